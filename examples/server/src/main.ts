@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createMemoryStorage, createRegistry } from '@wharf/core';
+import { createHandler } from '@wharf/http-node';
+import { readConfig } from './config.js';
+
+const config = readConfig();
+const registry = createRegistry({
+  storage: createMemoryStorage(),
+  logger: {
+    warn: (message, fields) => console.warn(message, fields ?? ''),
+    error: (message, fields) => console.error(message, fields ?? ''),
+  },
+});
+
+const server = createServer(createHandler(registry));
+// Large layers over slow links: never time a request out mid-transfer.
+server.requestTimeout = 0;
+server.headersTimeout = 60_000;
+server.keepAliveTimeout = 65_000;
+
+server.listen(config.port, config.host, () => {
+  const { port } = server.address() as AddressInfo;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  console.log(`wharf listening on http://${host}:${port}`);
+});
+
+let stopping = false;
+function shutdown(signal: string): void {
+  if (stopping) return;
+  stopping = true;
+  console.log(`wharf: ${signal}, shutting down`);
+  server.close(() => process.exit(0));
+  server.closeIdleConnections();
+  // Give in-flight transfers a moment, then cut them.
+  setTimeout(() => {
+    server.closeAllConnections();
+    process.exit(0);
+  }, 5_000).unref();
+}
+process.on('SIGINT', () => shutdown('SIGINT'));
+process.on('SIGTERM', () => shutdown('SIGTERM'));

@@ -1,0 +1,68 @@
+import type { RegistryContext } from '../context.js';
+import { RegistryError } from '../errors.js';
+import { parsePage } from '../http/pagination.js';
+import { jsonResponse, nextLink } from '../http/response.js';
+import type { RegistryRequest, RegistryResponse } from '../http/types.js';
+import { assertRepositoryName } from '../oci/names.js';
+import type { ListPage } from '../stores/types.js';
+
+/**
+ * One page of a sorted listing: asks the store for one item more than the page so that a `Link`
+ * to the next page is sent only when there is one.
+ */
+async function listPage(
+  list: (page: ListPage) => Promise<string[]>,
+  query: URLSearchParams,
+  pageSize: number,
+  path: string,
+): Promise<{ items: string[]; link?: string }> {
+  const { limit, last } = parsePage(query, pageSize);
+  if (limit === 0) return { items: [] };
+  const items = await list({ ...(last === undefined ? {} : { after: last }), limit: limit + 1 });
+  if (items.length <= limit) return { items };
+  const page = items.slice(0, limit);
+  return { items: page, link: nextLink(path, { n: limit, last: page[page.length - 1]! }) };
+}
+
+/** GET `/v2/<name>/tags/list`. */
+export async function listTags(
+  ctx: RegistryContext,
+  request: RegistryRequest,
+  rawName: string,
+  query: URLSearchParams,
+): Promise<RegistryResponse> {
+  const name = assertRepositoryName(rawName);
+  await ctx.authorize(request, 'pull', name);
+  if (!(await ctx.storage.metadata.hasRepository(name))) {
+    throw new RegistryError('NAME_UNKNOWN', { detail: { name } });
+  }
+  const { items, link } = await listPage(
+    (page) => ctx.storage.metadata.listTags(name, page),
+    query,
+    ctx.limits.pageSize,
+    `/v2/${name}/tags/list`,
+  );
+  return jsonResponse(200, { name, tags: items }, link ? { Link: link } : {});
+}
+
+/** GET `/v2/_catalog`: repositories the caller may pull from. */
+export async function listCatalog(
+  ctx: RegistryContext,
+  request: RegistryRequest,
+  query: URLSearchParams,
+): Promise<RegistryResponse> {
+  await ctx.authorize(request, 'catalog');
+  const { items, link } = await listPage(
+    (page) => ctx.storage.metadata.listRepositories(page),
+    query,
+    ctx.limits.pageSize,
+    '/v2/_catalog',
+  );
+  return jsonResponse(200, { repositories: items }, link ? { Link: link } : {});
+}
+
+/** GET `/v2/`: the API version check (and where clients learn how to authenticate). */
+export async function ping(ctx: RegistryContext, request: RegistryRequest): Promise<RegistryResponse> {
+  await ctx.authorize(request, 'ping');
+  return jsonResponse(200, {});
+}

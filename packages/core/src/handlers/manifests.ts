@@ -1,0 +1,301 @@
+import type { RegistryContext } from '../context.js';
+import { RegistryError } from '../errors.js';
+import { digestOf } from '../hashing/hasher.js';
+import { readBody } from '../http/body.js';
+import { emptyResponse } from '../http/response.js';
+import type { RegistryRequest, RegistryResponse } from '../http/types.js';
+import { type ParsedDigest, parseDigest, tryParseDigest } from '../oci/digest.js';
+import {
+  type ParsedManifest,
+  parseManifest,
+  referrerDescriptor,
+  sniffManifestMediaType,
+} from '../oci/manifest.js';
+import { assertRepositoryName, assertTag, isTag } from '../oci/names.js';
+import { collectBytes } from '../util/bytes.js';
+
+/** A manifest reference: a digest or a tag. */
+type Reference =
+  | { readonly kind: 'digest'; readonly parsed: ParsedDigest }
+  | { readonly kind: 'tag'; readonly tag: string };
+
+function manifestUnknown(reference: string): RegistryError {
+  return new RegistryError('MANIFEST_UNKNOWN', { detail: { reference: reference.slice(0, 256) } });
+}
+
+/** Parses a reference; anything with a colon is a digest and must be a valid one. */
+function parseReference(reference: string): Reference {
+  if (reference.includes(':')) return { kind: 'digest', parsed: parseDigest(reference) };
+  return { kind: 'tag', tag: reference };
+}
+
+/** A stored manifest of a repository: its digest, media type and exact bytes. */
+export interface StoredManifest {
+  readonly digest: string;
+  readonly mediaType: string;
+  readonly bytes: Buffer;
+}
+
+/** Loads a manifest revision of a repository, or `null` (also when its bytes are missing). */
+export async function loadManifest(
+  ctx: RegistryContext,
+  name: string,
+  digest: string,
+): Promise<StoredManifest | null> {
+  const record = await ctx.storage.metadata.getManifest(name, digest);
+  if (!record) return null;
+  const stream = await ctx.storage.blobs.open(digest);
+  if (!stream) return null;
+  // Stored manifests passed the size limit when pushed; the cap only guards against foreign trees.
+  const bytes = await collectBytes(stream, Math.max(ctx.limits.manifestMaxBytes, 64 * 1024 * 1024));
+  return { digest, mediaType: record.mediaType ?? sniffManifestMediaType(bytes), bytes };
+}
+
+/** Resolves a tag or digest to a digest the repository has, or `MANIFEST_UNKNOWN`. */
+async function resolve(ctx: RegistryContext, name: string, reference: string): Promise<string> {
+  const ref = parseReference(reference);
+  if (ref.kind === 'digest') return ref.parsed.digest;
+  if (!isTag(ref.tag)) throw manifestUnknown(reference);
+  const digest = await ctx.storage.metadata.getTag(name, ref.tag);
+  if (!digest || !tryParseDigest(digest)) throw manifestUnknown(reference);
+  return digest;
+}
+
+/** Whether an `If-None-Match` / `If-Match` list names the entity tag. */
+function matchesEntityTag(header: string, etag: string): boolean {
+  return header
+    .split(',')
+    .map((value) => value.trim().replace(/^W\//, ''))
+    .some((value) => value === '*' || value === etag);
+}
+
+/** GET / HEAD `/v2/<name>/manifests/<reference>`. */
+export async function getManifest(
+  ctx: RegistryContext,
+  request: RegistryRequest,
+  rawName: string,
+  reference: string,
+): Promise<RegistryResponse> {
+  const name = assertRepositoryName(rawName);
+  await ctx.authorize(request, 'pull', name);
+  const digest = await resolve(ctx, name, reference);
+  const manifest = await loadManifest(ctx, name, digest);
+  if (!manifest) throw manifestUnknown(reference);
+  const etag = `"${digest}"`;
+  const headers: Record<string, string> = {
+    'Content-Type': manifest.mediaType,
+    'Docker-Content-Digest': digest,
+    ETag: etag,
+    'Content-Length': String(manifest.bytes.byteLength),
+  };
+  const ifNoneMatch = request.headers.get('if-none-match');
+  if (ifNoneMatch && matchesEntityTag(ifNoneMatch, etag)) {
+    return { status: 304, headers: { 'Docker-Content-Digest': digest, ETag: etag }, body: null };
+  }
+  if (request.method === 'HEAD') return { status: 200, headers, body: null };
+  ctx.emit({ type: 'manifest.pulled', repository: name, digest, reference });
+  return { status: 200, headers, body: manifest.bytes };
+}
+
+/** The referenced blobs and manifests the repository lacks. */
+async function missingReferences(
+  ctx: RegistryContext,
+  name: string,
+  manifest: ParsedManifest,
+): Promise<string[]> {
+  const { metadata, blobs } = ctx.storage;
+  const checks = [
+    // Foreign (non-distributable) layers live at their URLs and are never pushed.
+    ...manifest.blobs
+      .filter((d) => !(d.urls && d.urls.length > 0))
+      .map(async (d) => {
+        const ok = tryParseDigest(d.digest) !== undefined;
+        const present =
+          ok && (await metadata.hasBlobLink(name, d.digest)) && (await blobs.stat(d.digest)) !== null;
+        return present ? null : d.digest;
+      }),
+    ...manifest.manifests.map(async (d) => {
+      const present =
+        tryParseDigest(d.digest) !== undefined && (await metadata.getManifest(name, d.digest)) !== null;
+      return present ? null : d.digest;
+    }),
+  ];
+  const results = await Promise.all(checks);
+  return [...new Set(results.filter((digest): digest is string => digest !== null))];
+}
+
+/** Tags named by `?tag=` (manifest push by digest). */
+function queryTags(ctx: RegistryContext, query: URLSearchParams, byDigest: boolean): string[] {
+  if (!ctx.features.tagsOnPush || !byDigest) return [];
+  const tags = [...new Set(query.getAll('tag'))];
+  if (tags.length > ctx.limits.tagsPerPush) {
+    throw new RegistryError('UNSUPPORTED', {
+      status: 414,
+      message: `at most ${ctx.limits.tagsPerPush} tags per request`,
+    });
+  }
+  return tags.map(assertTag);
+}
+
+/** Applies `If-Match` / `If-None-Match` to the tag being pushed (412 when the tag moved). */
+async function checkTagPreconditions(
+  ctx: RegistryContext,
+  request: RegistryRequest,
+  name: string,
+  tag: string,
+): Promise<void> {
+  const ifMatch = request.headers.get('if-match');
+  const ifNoneMatch = request.headers.get('if-none-match');
+  if (!ctx.features.conditionalTagUpdates || (!ifMatch && !ifNoneMatch)) return;
+  const current = await ctx.storage.metadata.getTag(name, tag);
+  const etag = current ? `"${current}"` : undefined;
+  const failed =
+    (ifMatch && (!etag || !matchesEntityTag(ifMatch, etag))) ||
+    (ifNoneMatch && etag && matchesEntityTag(ifNoneMatch, etag));
+  if (failed) {
+    throw new RegistryError('MANIFEST_INVALID', {
+      status: 412,
+      message: 'precondition failed: the tag does not match',
+      detail: { tag, current: current ?? null },
+    });
+  }
+}
+
+/** PUT `/v2/<name>/manifests/<reference>`. */
+export async function putManifest(
+  ctx: RegistryContext,
+  request: RegistryRequest,
+  rawName: string,
+  reference: string,
+  query: URLSearchParams,
+): Promise<RegistryResponse> {
+  const name = assertRepositoryName(rawName);
+  const ref: Reference = reference.includes(':')
+    ? { kind: 'digest', parsed: parseDigest(reference) }
+    : { kind: 'tag', tag: assertTag(reference) };
+  const extraTags = queryTags(ctx, query, ref.kind === 'digest');
+  await ctx.authorize(request, 'push', name);
+
+  const limit = ctx.limits.manifestMaxBytes;
+  const bytes = await readBody(
+    request,
+    limit,
+    () =>
+      new RegistryError('SIZE_INVALID', {
+        status: 413,
+        message: `manifest exceeds ${limit} bytes`,
+        detail: { limit },
+      }),
+  );
+  const digest = await digestOf(ref.kind === 'digest' ? ref.parsed.algorithm : 'sha256', bytes);
+  if (ref.kind === 'digest' && digest !== ref.parsed.digest) {
+    throw new RegistryError('DIGEST_INVALID', { detail: { expected: ref.parsed.digest, computed: digest } });
+  }
+  const manifest = parseManifest(bytes, request.headers.get('content-type') ?? '');
+  if (!ctx.features.sparseManifests) {
+    const missing = await missingReferences(ctx, name, manifest);
+    if (missing.length > 0)
+      throw new RegistryError('MANIFEST_BLOB_UNKNOWN', { detail: { digests: missing } });
+  }
+  const tags = ref.kind === 'tag' ? [ref.tag, ...extraTags.filter((t) => t !== ref.tag)] : extraTags;
+  if (ref.kind === 'tag') await checkTagPreconditions(ctx, request, name, ref.tag);
+
+  // Rule 6: bytes, then the revision, then the referrers entry, then tags.
+  const { blobs, metadata } = ctx.storage;
+  if ((await blobs.stat(digest))?.size !== bytes.byteLength) {
+    await blobs.put(
+      digest,
+      (async function* () {
+        yield bytes;
+      })(),
+      { size: bytes.byteLength },
+    );
+  }
+  await metadata.putManifest(name, { digest, mediaType: manifest.mediaType });
+  const subject = manifest.subject ? tryParseDigest(manifest.subject.digest) : undefined;
+  if (subject)
+    await metadata.putReferrer(name, subject.digest, referrerDescriptor(manifest, digest, bytes.byteLength));
+  for (const tag of tags) await metadata.putTag(name, tag, digest);
+
+  const headers: Record<string, string | string[]> = {
+    Location: `/v2/${name}/manifests/${digest}`,
+    'Docker-Content-Digest': digest,
+  };
+  if (subject && ctx.features.referrers) headers['OCI-Subject'] = subject.digest;
+  if (extraTags.length > 0) headers['OCI-Tag'] = extraTags;
+  ctx.emit({
+    type: 'manifest.pushed',
+    repository: name,
+    digest,
+    mediaType: manifest.mediaType,
+    size: bytes.byteLength,
+    tags,
+    subject: subject?.digest,
+  });
+  return emptyResponse(201, headers);
+}
+
+/** DELETE `/v2/<name>/manifests/<reference>`: a tag, or a manifest with every tag pointing at it. */
+export async function deleteManifest(
+  ctx: RegistryContext,
+  request: RegistryRequest,
+  rawName: string,
+  reference: string,
+): Promise<RegistryResponse> {
+  const name = assertRepositoryName(rawName);
+  const ref = parseReference(reference);
+  const { metadata } = ctx.storage;
+  if (ref.kind === 'tag') {
+    if (!ctx.features.deleteTags)
+      throw new RegistryError('UNSUPPORTED', { status: 405, message: 'tag deletion is disabled' });
+    await ctx.authorize(request, 'delete', name);
+    if (!isTag(ref.tag)) throw manifestUnknown(reference);
+    const digest = await metadata.getTag(name, ref.tag);
+    if (!digest || !(await metadata.deleteTag(name, ref.tag))) throw manifestUnknown(reference);
+    ctx.emit({ type: 'tag.deleted', repository: name, tag: ref.tag, digest });
+    return emptyResponse(202);
+  }
+
+  if (!ctx.features.deleteManifests) {
+    throw new RegistryError('UNSUPPORTED', { status: 405, message: 'manifest deletion is disabled' });
+  }
+  await ctx.authorize(request, 'delete', name);
+  const digest = ref.parsed.digest;
+  const manifest = await loadManifest(ctx, name, digest);
+  if (!manifest) throw manifestUnknown(reference);
+  // Rule 6 in reverse: drop what points at the revision before the revision itself.
+  for (const tag of await tagsPointingAt(ctx, name, digest)) {
+    if (await metadata.deleteTag(name, tag)) ctx.emit({ type: 'tag.deleted', repository: name, tag, digest });
+  }
+  const subject = subjectOf(manifest);
+  if (subject) await metadata.deleteReferrer(name, subject, digest);
+  await metadata.deleteManifest(name, digest);
+  ctx.emit({ type: 'manifest.deleted', repository: name, digest });
+  return emptyResponse(202);
+}
+
+/** The subject digest of a stored manifest, if it has a valid one. */
+export function subjectOf(manifest: StoredManifest): string | undefined {
+  try {
+    const parsed = parseManifest(manifest.bytes, manifest.mediaType);
+    return parsed.subject ? tryParseDigest(parsed.subject.digest)?.digest : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every tag of the repository that points at `digest`. */
+async function tagsPointingAt(ctx: RegistryContext, name: string, digest: string): Promise<string[]> {
+  const { metadata } = ctx.storage;
+  const result: string[] = [];
+  let after: string | undefined;
+  for (;;) {
+    const page = await metadata.listTags(name, { ...(after === undefined ? {} : { after }), limit: 1000 });
+    const targets = await Promise.all(page.map((tag) => metadata.getTag(name, tag)));
+    page.forEach((tag, i) => {
+      if (targets[i] === digest) result.push(tag);
+    });
+    if (page.length < 1000) return result;
+    after = page[page.length - 1];
+  }
+}

@@ -1,0 +1,349 @@
+import { randomUUID } from 'node:crypto';
+import type { RegistryContext } from '../context.js';
+import { isRegistryError, RegistryError, UploadOffsetError } from '../errors.js';
+import { createHasher, type ResumableHasher } from '../hashing/hasher.js';
+import { contentLength, drainBody, meterBody } from '../http/body.js';
+import { parseChunkRange } from '../http/range.js';
+import { emptyResponse } from '../http/response.js';
+import type { RegistryRequest, RegistryResponse } from '../http/types.js';
+import {
+  DIGEST_ALGORITHMS,
+  type DigestAlgorithm,
+  isDigestAlgorithm,
+  type ParsedDigest,
+  parseDigest,
+} from '../oci/digest.js';
+import { assertRepositoryName } from '../oci/names.js';
+import type { UploadSession } from '../stores/types.js';
+import { digestStaged, resumeHasher, sessionAlgorithm } from '../uploads/hashing.js';
+
+const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function uploadLocation(name: string, id: string): string {
+  return `/v2/${name}/blobs/uploads/${id}`;
+}
+
+function blobLocation(name: string, digest: string): string {
+  return `/v2/${name}/blobs/${digest}`;
+}
+
+/** `Range: 0-<last byte>`; an empty upload reports `0-0`, as distribution does. */
+function rangeOf(size: number): string {
+  return `0-${Math.max(size - 1, 0)}`;
+}
+
+function sessionHeaders(name: string, id: string, size: number): Record<string, string> {
+  return { Location: uploadLocation(name, id), Range: rangeOf(size), 'Docker-Upload-UUID': id };
+}
+
+function unknownUpload(): RegistryError {
+  return new RegistryError('BLOB_UPLOAD_UNKNOWN');
+}
+
+function digestMismatch(expected: string): RegistryError {
+  return new RegistryError('DIGEST_INVALID', { detail: { digest: expected } });
+}
+
+function tooLarge(what: string): () => RegistryError {
+  return () =>
+    new RegistryError('SIZE_INVALID', { status: 413, message: `${what} exceeds the configured limit` });
+}
+
+/** Adds the session's location and current range to a 416, so the client can resume. */
+function withResumeHeaders(error: unknown, name: string, id: string): unknown {
+  if (error instanceof UploadOffsetError || (isRegistryError(error) && error.status === 416)) {
+    const size = error instanceof UploadOffsetError ? error.currentSize : undefined;
+    Object.assign(error.headers, {
+      Location: uploadLocation(name, id),
+      'Docker-Upload-UUID': id,
+      ...(size === undefined ? {} : { Range: rangeOf(size) }),
+    });
+  }
+  return error;
+}
+
+/** The session a URL names, or `BLOB_UPLOAD_UNKNOWN` (also for another repository's session). */
+async function loadSession(ctx: RegistryContext, name: string, id: string): Promise<UploadSession> {
+  if (!UPLOAD_ID.test(id)) throw unknownUpload();
+  const session = await ctx.storage.uploads.get(id);
+  if (!session || session.repository !== name) throw unknownUpload();
+  return session;
+}
+
+function signalOption(request: RegistryRequest): { signal?: AbortSignal } {
+  return request.signal ? { signal: request.signal } : {};
+}
+
+/**
+ * Stores a blob sent in one request (`POST ?digest=` or the PUT of an empty session), hashing
+ * with `node:crypto` as it streams: the store sees an error instead of the end of the body when the
+ * digest or length is wrong, so nothing is kept. A blob that already exists is verified, not rewritten.
+ */
+async function storeWholeBlob(
+  ctx: RegistryContext,
+  request: RegistryRequest,
+  parsed: ParsedDigest,
+  declared: number | undefined,
+): Promise<number> {
+  const { blobMaxBytes } = ctx.limits;
+  if (declared !== undefined && declared > blobMaxBytes) throw tooLarge('blob')();
+  const hasher = await createHasher(parsed.algorithm);
+  const body = meterBody(request.body, {
+    ...(declared === undefined ? {} : { expectedLength: declared }),
+    maxLength: blobMaxBytes,
+    tooLarge: tooLarge('blob'),
+    onData: (chunk) => hasher.update(chunk),
+    verify: () => {
+      if (hasher.digest() !== parsed.digest) throw digestMismatch(parsed.digest);
+    },
+  });
+  if (await ctx.storage.blobs.stat(parsed.digest)) {
+    for await (const _ of body) {
+      // verified while streaming; the stored copy is kept
+    }
+  } else {
+    await ctx.storage.blobs.put(parsed.digest, body, {
+      ...(declared === undefined ? {} : { size: declared }),
+      ...signalOption(request),
+    });
+  }
+  return body.length;
+}
+
+/** Links a blob that now exists into the repository and answers 201. */
+async function blobCreated(
+  ctx: RegistryContext,
+  name: string,
+  digest: string,
+  size: number,
+): Promise<RegistryResponse> {
+  await ctx.storage.metadata.linkBlob(name, digest);
+  ctx.emit({ type: 'blob.pushed', repository: name, digest, size });
+  return emptyResponse(201, { Location: blobLocation(name, digest), 'Docker-Content-Digest': digest });
+}
+
+/** Tries a cross-repository (or automatic) mount; false means "fall back to an upload". */
+async function tryMount(
+  ctx: RegistryContext,
+  request: RegistryRequest,
+  name: string,
+  digest: string,
+  from: string | null,
+): Promise<boolean> {
+  if (from !== null && from !== '') {
+    const source = assertRepositoryName(from);
+    if (!ctx.features.mount) return false;
+    // Without pull access to the source the mount silently becomes an upload: nothing leaks.
+    if (!(await ctx.allows(request, 'pull', source))) return false;
+    if (!(await ctx.storage.metadata.hasBlobLink(source, digest))) return false;
+  } else if (!ctx.features.automaticMount) {
+    return false;
+  }
+  if (!(await ctx.storage.blobs.stat(digest))) return false;
+  await ctx.storage.metadata.linkBlob(name, digest);
+  ctx.emit({ type: 'blob.mounted', repository: name, digest, from: from || undefined });
+  return true;
+}
+
+/** POST `/v2/<name>/blobs/uploads/`: mount, single-request upload, or a new session. */
+export async function startUpload(
+  ctx: RegistryContext,
+  request: RegistryRequest,
+  rawName: string,
+  query: URLSearchParams,
+): Promise<RegistryResponse> {
+  const name = assertRepositoryName(rawName);
+  await ctx.authorize(request, 'push', name);
+
+  const mount = query.get('mount');
+  if (mount !== null) {
+    const { digest } = parseDigest(mount);
+    if (await tryMount(ctx, request, name, digest, query.get('from'))) {
+      return emptyResponse(201, { Location: blobLocation(name, digest), 'Docker-Content-Digest': digest });
+    }
+  }
+
+  const digestParam = query.get('digest');
+  const parsed = digestParam === null ? undefined : parseDigest(digestParam);
+  if (parsed && mount === null && ctx.features.monolithicPost) {
+    const size = await storeWholeBlob(ctx, request, parsed, contentLength(request));
+    return blobCreated(ctx, name, parsed.digest, size);
+  }
+
+  const algorithmParam = query.get('digest-algorithm');
+  let algorithm: DigestAlgorithm = parsed?.algorithm ?? 'sha256';
+  if (algorithmParam !== null) {
+    if (!isDigestAlgorithm(algorithmParam)) {
+      throw new RegistryError('DIGEST_INVALID', {
+        message: `unsupported digest algorithm ${JSON.stringify(algorithmParam.slice(0, 64))}`,
+        detail: { supported: DIGEST_ALGORITHMS },
+      });
+    }
+    algorithm = algorithmParam;
+  }
+  // A body here is not part of any upload (a client that expected a single-POST upload resends it).
+  await drainBody(request);
+  const id = randomUUID();
+  await ctx.storage.uploads.create({ id, repository: name, algorithm });
+  const headers = sessionHeaders(name, id, 0);
+  if (ctx.limits.chunkMinLength > 0) headers['OCI-Chunk-Min-Length'] = String(ctx.limits.chunkMinLength);
+  return emptyResponse(202, headers);
+}
+
+/** The length a chunk request declares (Content-Range span or Content-Length), checked for consistency. */
+function declaredChunk(request: RegistryRequest, session: UploadSession): number | undefined {
+  const range = parseChunkRange(request.headers.get('content-range'));
+  const declared = contentLength(request);
+  if (!range) return declared;
+  if (range.start !== session.size) throw new UploadOffsetError(session.size);
+  const span = range.end - range.start + 1;
+  if (declared !== undefined && declared !== span) {
+    throw new RegistryError('SIZE_INVALID', {
+      message: 'Content-Length does not match Content-Range',
+      detail: { contentLength: declared, contentRange: span },
+    });
+  }
+  return span;
+}
+
+/**
+ * Appends a request body to a session, hashing it with the resumable hasher and saving the state
+ * afterwards (DESIGN rule 2). The store claims the offset atomically, so a stale writer gets 416.
+ */
+async function appendChunk(
+  ctx: RegistryContext,
+  request: RegistryRequest,
+  session: UploadSession,
+  expected: number | undefined,
+): Promise<{ session: UploadSession; hasher: ResumableHasher }> {
+  const { chunkMaxLength, blobMaxBytes } = ctx.limits;
+  const room = blobMaxBytes - session.size;
+  if (expected !== undefined && expected > chunkMaxLength) throw tooLarge('chunk')();
+  if (expected !== undefined && expected > room) throw tooLarge('blob')();
+  const algorithm = sessionAlgorithm(session);
+  const hasher = await resumeHasher(ctx.storage.uploads, session, algorithm, request.signal);
+  const body = meterBody(request.body, {
+    ...(expected === undefined ? {} : { expectedLength: expected }),
+    maxLength: Math.min(chunkMaxLength, room),
+    tooLarge: tooLarge(chunkMaxLength < room ? 'chunk' : 'blob'),
+    onData: (chunk) => hasher.update(chunk),
+  });
+  const updated = await ctx.storage.uploads.append(session.id, {
+    offset: session.size,
+    body,
+    ...(expected === undefined ? {} : { length: expected }),
+    ...signalOption(request),
+  });
+  if (updated.size !== session.size) {
+    await ctx.storage.uploads.saveHashState(session.id, {
+      algorithm,
+      offset: updated.size,
+      state: hasher.save(),
+    });
+  }
+  return { session: updated, hasher };
+}
+
+/** PATCH `<location>`: one chunk, with or without `Content-Range`. */
+export async function patchUpload(
+  ctx: RegistryContext,
+  request: RegistryRequest,
+  rawName: string,
+  id: string,
+): Promise<RegistryResponse> {
+  const name = assertRepositoryName(rawName);
+  await ctx.authorize(request, 'push', name);
+  try {
+    const session = await loadSession(ctx, name, id);
+    const { session: updated } = await appendChunk(ctx, request, session, declaredChunk(request, session));
+    return emptyResponse(202, sessionHeaders(name, id, updated.size));
+  } catch (error) {
+    throw withResumeHeaders(error, name, id);
+  }
+}
+
+/** PUT `<location>?digest=`: optional final chunk, verification, commit. */
+export async function completeUpload(
+  ctx: RegistryContext,
+  request: RegistryRequest,
+  rawName: string,
+  id: string,
+  query: URLSearchParams,
+): Promise<RegistryResponse> {
+  const name = assertRepositoryName(rawName);
+  await ctx.authorize(request, 'push', name);
+  const digestParam = query.get('digest');
+  if (digestParam === null || digestParam === '') {
+    throw new RegistryError('DIGEST_INVALID', { message: 'the digest query parameter is required' });
+  }
+  const parsed = parseDigest(digestParam);
+  try {
+    let session = await loadSession(ctx, name, id);
+    const hasRange = Boolean(request.headers.get('content-range'));
+    const expected = declaredChunk(request, session);
+    const hasBody = expected !== undefined ? expected > 0 : request.body !== null;
+
+    if (session.size === 0 && hasBody && !hasRange) {
+      // POST-then-PUT monolithic upload: no state needs to outlive this request.
+      let size: number;
+      try {
+        size = await storeWholeBlob(ctx, request, parsed, expected);
+      } catch (error) {
+        if (isRegistryError(error) && error.code === 'DIGEST_INVALID') await ctx.storage.uploads.delete(id);
+        throw error;
+      }
+      await ctx.storage.uploads.delete(id);
+      return blobCreated(ctx, name, parsed.digest, size);
+    }
+
+    let hasher: ResumableHasher | undefined;
+    if (hasBody) ({ session, hasher } = await appendChunk(ctx, request, session, expected));
+    let computed: string;
+    if (parsed.algorithm === sessionAlgorithm(session)) {
+      hasher ??= await resumeHasher(ctx.storage.uploads, session, parsed.algorithm, request.signal);
+      computed = hasher.digest();
+    } else {
+      computed = await digestStaged(ctx.storage.uploads, session, parsed.algorithm, request.signal);
+    }
+    if (computed !== parsed.digest) {
+      // A failed verification ends the session and frees its staged data.
+      await ctx.storage.uploads.delete(id);
+      throw digestMismatch(parsed.digest);
+    }
+    await ctx.storage.uploads.commit(id, {
+      digest: parsed.digest,
+      size: session.size,
+      ...signalOption(request),
+    });
+    return await blobCreated(ctx, name, parsed.digest, session.size);
+  } catch (error) {
+    throw withResumeHeaders(error, name, id);
+  }
+}
+
+/** GET `<location>`: the session's progress (204). */
+export async function uploadStatus(
+  ctx: RegistryContext,
+  request: RegistryRequest,
+  rawName: string,
+  id: string,
+): Promise<RegistryResponse> {
+  const name = assertRepositoryName(rawName);
+  await ctx.authorize(request, 'push', name);
+  const session = await loadSession(ctx, name, id);
+  return emptyResponse(204, sessionHeaders(name, id, session.size));
+}
+
+/** DELETE `<location>`: cancels the session and frees its staged data (204). */
+export async function cancelUpload(
+  ctx: RegistryContext,
+  request: RegistryRequest,
+  rawName: string,
+  id: string,
+): Promise<RegistryResponse> {
+  const name = assertRepositoryName(rawName);
+  await ctx.authorize(request, 'push', name);
+  await loadSession(ctx, name, id);
+  if (!(await ctx.storage.uploads.delete(id))) throw unknownUpload();
+  return emptyResponse(204);
+}

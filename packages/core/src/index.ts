@@ -1,0 +1,66 @@
+/**
+ * `@wharf/core`: an OCI distribution registry as a library. Create one with {@link createRegistry},
+ * give it storage, and answer requests with `handle` (framework-free) or `fetch` (web standard).
+ *
+ * @packageDocumentation
+ */
+
+export {
+  type ErrorCode,
+  isRegistryError,
+  RegistryError,
+  type RegistryErrorOptions,
+  UploadOffsetError,
+} from './errors.js';
+export type { HeaderLookup, RegistryRequest, RegistryResponse } from './http/types.js';
+export {
+  DIGEST_ALGORITHMS,
+  type DigestAlgorithm,
+  isDigest,
+  isDigestAlgorithm,
+  type ParsedDigest,
+  parseDigest,
+  tryParseDigest,
+} from './oci/digest.js';
+export { MANIFEST_MEDIA_TYPES, MediaType } from './oci/media-types.js';
+export { isRepositoryName, isTag, MAX_NAME_LENGTH } from './oci/names.js';
+export { referrersTag } from './oci/referrers-tag.js';
+export type {
+  AuthDecision,
+  AuthorizeContext,
+  Authorizer,
+  Logger,
+  RegistryAction,
+  RegistryEvent,
+  RegistryFeatures,
+  RegistryLimits,
+  RegistryOptions,
+} from './options.js';
+export { DEFAULT_FEATURES, DEFAULT_LIMITS } from './options.js';
+export { createRegistry, type Registry } from './registry.js';
+export {
+  createMemoryStorage,
+  MemoryBlobStore,
+  MemoryMetadataStore,
+  MemoryUploadStore,
+} from './stores/memory/index.js';
+export { compareBytewise, pageOf } from './stores/memory/metadata-store.js';
+export type {
+  BlobInfo,
+  BlobLink,
+  BlobOpenOptions,
+  BlobPutOptions,
+  BlobStore,
+  ByteWindow,
+  HashState,
+  ListPage,
+  ManifestRecord,
+  MetadataStore,
+  ReferrerDescriptor,
+  RegistryStorage,
+  UploadAppendOptions,
+  UploadCommitOptions,
+  UploadSession,
+  UploadStore,
+} from './stores/types.js';
+export { collectBytes } from './util/bytes.js';

@@ -1,0 +1,166 @@
+import type { RegistryRequest } from './http/types.js';
+import type { RegistryStorage } from './stores/types.js';
+
+/** What a request wants to do, as the `authorize` hook sees it. */
+export type RegistryAction = 'ping' | 'pull' | 'push' | 'delete' | 'catalog';
+
+/** The input of the `authorize` hook. */
+export interface AuthorizeContext {
+  readonly action: RegistryAction;
+  /** The repository, for `pull`, `push` and `delete`. */
+  readonly repository?: string;
+  readonly request: RegistryRequest;
+}
+
+/**
+ * The `authorize` hook's answer: `true` (or `{ allow: true }`) lets the request through; a denial
+ * with status 401 asks for credentials (`challenge` becomes `WWW-Authenticate`), 403 refuses
+ * (`false` is a 403).
+ */
+export type AuthDecision =
+  | boolean
+  | { readonly allow: true }
+  | {
+      readonly allow: false;
+      readonly status?: 401 | 403;
+      readonly challenge?: string;
+      readonly message?: string;
+    };
+
+/** Decides whether a request may proceed. */
+export type Authorizer = (context: AuthorizeContext) => AuthDecision | Promise<AuthDecision>;
+
+/** A structured logger; `console` fits, and so does any object with these methods. */
+export interface Logger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** Something that changed (or was read) in the registry; delivered after the response is decided. */
+export type RegistryEvent =
+  | {
+      readonly type: 'blob.pushed';
+      readonly repository: string;
+      readonly digest: string;
+      readonly size: number;
+    }
+  | {
+      readonly type: 'blob.mounted';
+      readonly repository: string;
+      readonly digest: string;
+      readonly from: string | undefined;
+    }
+  | {
+      readonly type: 'blob.pulled';
+      readonly repository: string;
+      readonly digest: string;
+      readonly size: number;
+    }
+  | { readonly type: 'blob.deleted'; readonly repository: string; readonly digest: string }
+  | {
+      readonly type: 'manifest.pushed';
+      readonly repository: string;
+      readonly digest: string;
+      readonly mediaType: string;
+      readonly size: number;
+      readonly tags: readonly string[];
+      readonly subject: string | undefined;
+    }
+  | {
+      readonly type: 'manifest.pulled';
+      readonly repository: string;
+      readonly digest: string;
+      readonly reference: string;
+    }
+  | { readonly type: 'manifest.deleted'; readonly repository: string; readonly digest: string }
+  | {
+      readonly type: 'tag.deleted';
+      readonly repository: string;
+      readonly tag: string;
+      readonly digest: string;
+    };
+
+/** Limits; every field has a default. */
+export interface RegistryLimits {
+  /** Largest manifest accepted; larger pushes get 413. Default 4 MiB. */
+  manifestMaxBytes: number;
+  /** Largest blob accepted (monolithic or the sum of chunks); larger gets 413. Default unlimited. */
+  blobMaxBytes: number;
+  /** Largest single PATCH chunk; larger gets 413. Default unlimited. */
+  chunkMaxLength: number;
+  /**
+   * Advertised as `OCI-Chunk-Min-Length` (the larger of this and the upload store's own minimum).
+   * Default: the upload store's minimum, or none.
+   */
+  chunkMinLength: number;
+  /** Most `?tag=` values in one manifest push; more gets 414. Default 100. */
+  tagsPerPush: number;
+  /** Largest page of tags, repositories or referrers returned at once (bigger `n` is clamped, with a `Link`). Default 1000. */
+  pageSize: number;
+}
+
+/** Behaviour toggles, so tests can emulate registries that lack a feature. Every field has a default. */
+export interface RegistryFeatures {
+  /** Manifest deletion by digest (`DELETE /manifests/<digest>`). Default true; off answers 405. */
+  deleteManifests: boolean;
+  /** Tag deletion (`DELETE /manifests/<tag>`). Default true; off answers 405. */
+  deleteTags: boolean;
+  /** Blob deletion. Default true; off answers 405. */
+  deleteBlobs: boolean;
+  /** The referrers API and `OCI-Subject`. Default true; off answers 404 to referrers requests. */
+  referrers: boolean;
+  /** Cross-repository mount with `?mount=&from=`. Default true; off falls back to an upload (202). */
+  mount: boolean;
+  /** Mount without `from` when the blob exists anywhere in the registry. Default true. */
+  automaticMount: boolean;
+  /** `?tag=` on manifest push by digest. Default true; off ignores the parameter. */
+  tagsOnPush: boolean;
+  /** Single-request `POST ?digest=` uploads. Default true; off answers 202 and a session. */
+  monolithicPost: boolean;
+  /** Accept manifests whose referenced blobs or manifests do not exist. Default false. */
+  sparseManifests: boolean;
+  /** Honour `If-Match` / `If-None-Match` on manifest pushes by tag (412 on mismatch). Default true. */
+  conditionalTagUpdates: boolean;
+}
+
+/** Options of `createRegistry`. */
+export interface RegistryOptions {
+  /** Where everything is stored. Default: fresh in-memory stores. */
+  storage?: RegistryStorage;
+  /** Access control; by default everything is allowed. */
+  authorize?: Authorizer;
+  limits?: Partial<RegistryLimits>;
+  features?: Partial<RegistryFeatures>;
+  /** Receives warnings and errors (and debug detail); silent by default. */
+  logger?: Partial<Logger>;
+  /** Receives registry events. Errors it throws are logged, never sent to clients. */
+  onEvent?: (event: RegistryEvent) => void | Promise<void>;
+  /** Lifetime of redirect URLs from `BlobStore.url`, in seconds. Default 900. */
+  redirectExpiresIn?: number;
+}
+
+/** Default limits. */
+export const DEFAULT_LIMITS: Readonly<RegistryLimits> = {
+  manifestMaxBytes: 4 * 1024 * 1024,
+  blobMaxBytes: Number.POSITIVE_INFINITY,
+  chunkMaxLength: Number.POSITIVE_INFINITY,
+  chunkMinLength: 0,
+  tagsPerPush: 100,
+  pageSize: 1000,
+};
+
+/** Default features. */
+export const DEFAULT_FEATURES: Readonly<RegistryFeatures> = {
+  deleteManifests: true,
+  deleteTags: true,
+  deleteBlobs: true,
+  referrers: true,
+  mount: true,
+  automaticMount: true,
+  tagsOnPush: true,
+  monolithicPost: true,
+  sparseManifests: false,
+  conditionalTagUpdates: true,
+};

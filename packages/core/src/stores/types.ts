@@ -1,0 +1,269 @@
+/**
+ * The storage contract. Core owns all registry behaviour (validation, hashing, the upload
+ * protocol, ordering of writes); a backend only has to honour these three interfaces, which the
+ * store conformance suite (`@wharf/core/testing`) checks.
+ *
+ * Digests, repository names, tags and upload ids reaching a store have already been validated by
+ * core against the spec's grammars, so a backend may build keys or paths from them directly.
+ */
+
+/** A byte window: `length` bytes starting at `offset`. */
+export interface ByteWindow {
+  readonly offset: number;
+  readonly length: number;
+}
+
+/** What a store knows about a stored blob. */
+export interface BlobInfo {
+  readonly digest: string;
+  readonly size: number;
+  /** When the blob was (last) written; used by garbage collection's grace period. */
+  readonly modifiedAt?: Date;
+}
+
+/** Options of {@link BlobStore.put}. */
+export interface BlobPutOptions {
+  /** The expected size when the caller knows it (the source still decides). */
+  readonly size?: number;
+  readonly signal?: AbortSignal;
+}
+
+/** Options of {@link BlobStore.open}. */
+export interface BlobOpenOptions {
+  /** Only these bytes; the caller guarantees the window lies inside the blob. */
+  readonly range?: ByteWindow;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Content-addressed bytes, shared by all repositories (a blob is reachable from a repository
+ * only through a {@link MetadataStore} link).
+ */
+export interface BlobStore {
+  /** Size (and age) of a blob, or `null` when it does not exist. Never reports a partial blob. */
+  stat(digest: string): Promise<BlobInfo | null>;
+
+  /**
+   * Streams a blob (or a window of it), or resolves `null` when it does not exist. The stream must
+   * stop and release its resources when the consumer stops iterating early or `signal` aborts.
+   */
+  open(digest: string, options?: BlobOpenOptions): Promise<AsyncIterable<Uint8Array> | null>;
+
+  /**
+   * Stores a blob from a stream. The caller's `source` verifies the digest as it is read and
+   * throws at its end when the content is wrong, so the contract is:
+   *
+   * - the blob becomes visible only after `source` completes without throwing, atomically and
+   *   with exactly the bytes `source` produced;
+   * - if `source` throws (bad digest, client abort, I/O error), nothing becomes visible and no
+   *   temporary data is left behind; the error is rethrown;
+   * - writing a digest that already exists succeeds, and readers see a complete blob throughout.
+   */
+  put(digest: string, source: AsyncIterable<Uint8Array>, options?: BlobPutOptions): Promise<void>;
+
+  /** Removes a blob; resolves whether it existed. */
+  delete(digest: string): Promise<boolean>;
+
+  /** Enumerates every blob (for garbage collection). Order is unspecified. */
+  list(): AsyncIterable<BlobInfo>;
+
+  /**
+   * Optional: a URL from which a client may fetch the blob directly (for example a presigned
+   * object-store URL), or `null` to serve it through the registry.
+   */
+  url?(digest: string, options: { readonly expiresIn: number }): Promise<string | null>;
+}
+
+/** A resumable hasher's state, saved by core after a chunk so the final PUT need not re-read. */
+export interface HashState {
+  readonly algorithm: string;
+  /** The number of leading upload bytes the state covers. */
+  readonly offset: number;
+  /** Opaque bytes produced by core. */
+  readonly state: Uint8Array;
+}
+
+/** An upload session, as recorded by the {@link UploadStore}. */
+export interface UploadSession {
+  readonly id: string;
+  readonly repository: string;
+  /** The digest algorithm the client announced (`?digest-algorithm=`), `sha256` by default. */
+  readonly algorithm: string;
+  /** Bytes staged so far. */
+  readonly size: number;
+  readonly createdAt: Date;
+  /** The last time bytes were appended (or the creation time); used to reap idle sessions. */
+  readonly updatedAt: Date;
+  /**
+   * The most advanced hash state saved for this session with `offset <= size`, or `null`. It may
+   * lag `size` (a crash between an append and the save); core then re-hashes the gap.
+   */
+  readonly hashState: HashState | null;
+}
+
+/** Options of {@link UploadStore.append}. */
+export interface UploadAppendOptions {
+  /** Where the chunk starts; must equal the session's current size. */
+  readonly offset: number;
+  /** The chunk. Like {@link BlobStore.put}'s source, it may throw at its end to reject the chunk. */
+  readonly body: AsyncIterable<Uint8Array>;
+  /** The chunk's length when the client declared it. */
+  readonly length?: number;
+  readonly signal?: AbortSignal;
+}
+
+/** Options of {@link UploadStore.commit}. */
+export interface UploadCommitOptions {
+  /** The verified digest of the staged bytes. */
+  readonly digest: string;
+  /** The number of staged bytes the digest covers; must equal the session's size. */
+  readonly size: number;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Upload sessions. Everything about an upload lives here, never in process memory, so the POST,
+ * PATCH and PUT of one push may each reach a different registry instance.
+ */
+export interface UploadStore {
+  /**
+   * The smallest chunk the backend handles efficiently, advertised to clients as
+   * `OCI-Chunk-Min-Length`. Optional.
+   */
+  readonly minChunkLength?: number;
+
+  /** Creates an empty session. `id` is a fresh UUID chosen by core. */
+  create(init: {
+    readonly id: string;
+    readonly repository: string;
+    readonly algorithm: string;
+  }): Promise<UploadSession>;
+
+  /** The session, or `null` when it does not exist (never created, committed or deleted). */
+  get(id: string): Promise<UploadSession | null>;
+
+  /**
+   * Appends a chunk at `offset`, atomically with respect to other writers:
+   *
+   * - if `offset` is not the session's size when the chunk is claimed, it throws
+   *   {@link UploadOffsetError} and the staged bytes are unchanged;
+   * - of two appends racing at the same offset, at most one succeeds; the staged bytes are then
+   *   exactly the winner's;
+   * - if `body` throws, the session is unchanged and the chunk's bytes are discarded;
+   * - throws `BLOB_UPLOAD_UNKNOWN` when the session does not exist.
+   *
+   * Resolves the updated session.
+   */
+  append(id: string, options: UploadAppendOptions): Promise<UploadSession>;
+
+  /**
+   * Records a hash state (best effort: a state for an offset the session no longer matches may be
+   * ignored). A later {@link get} reports the most advanced saved state.
+   */
+  saveHashState(id: string, state: HashState): Promise<void>;
+
+  /** Streams staged bytes (used only to re-hash what a saved state does not cover). */
+  read(id: string, window: ByteWindow, signal?: AbortSignal): AsyncIterable<Uint8Array>;
+
+  /**
+   * Atomically turns the staged bytes into the blob `digest` of the paired {@link BlobStore} and
+   * removes the session:
+   *
+   * - throws {@link UploadOffsetError} when `size` differs from the staged size (nothing changes);
+   * - the blob becomes visible complete or not at all; if the blob already exists (another upload
+   *   of the same content committed first) the commit still succeeds and the blob stays complete;
+   * - throws `BLOB_UPLOAD_UNKNOWN` when the session does not exist.
+   */
+  commit(id: string, options: UploadCommitOptions): Promise<void>;
+
+  /** Cancels a session and frees its staged data; resolves whether it existed. */
+  delete(id: string): Promise<boolean>;
+
+  /** Enumerates sessions (for reaping abandoned uploads). Order is unspecified. */
+  list(): AsyncIterable<UploadSession>;
+}
+
+/** A manifest revision of a repository. */
+export interface ManifestRecord {
+  readonly digest: string;
+  /** The media type the client pushed; `undefined` when the store does not know it. */
+  readonly mediaType?: string;
+  readonly createdAt?: Date;
+}
+
+/** A blob link of a repository. */
+export interface BlobLink {
+  readonly digest: string;
+  readonly createdAt?: Date;
+}
+
+/** A manifest listed by the referrers API: a descriptor with `artifactType` and annotations. */
+export interface ReferrerDescriptor {
+  readonly mediaType: string;
+  readonly digest: string;
+  readonly size: number;
+  readonly artifactType?: string;
+  readonly annotations?: Readonly<Record<string, string>>;
+}
+
+/** Pagination of name listings: names strictly after `after`, at most `limit` of them. */
+export interface ListPage {
+  readonly after?: string;
+  readonly limit?: number;
+}
+
+/**
+ * Repositories and what they reference: blob links, manifest revisions, tags and the referrers
+ * index. Every write is a single atomic record write; core orders them so that a crash leaves at
+ * worst unreferenced data, never a reference to missing data.
+ */
+export interface MetadataStore {
+  /** Makes a blob pullable from a repository (idempotent). */
+  linkBlob(repository: string, digest: string): Promise<void>;
+  /** Whether the repository links the blob. */
+  hasBlobLink(repository: string, digest: string): Promise<boolean>;
+  /** Removes a blob link; resolves whether it existed. */
+  unlinkBlob(repository: string, digest: string): Promise<boolean>;
+  /** Enumerates a repository's blob links. */
+  listBlobLinks(repository: string): AsyncIterable<BlobLink>;
+
+  /** Records a manifest revision (idempotent; a later call may update the media type). */
+  putManifest(
+    repository: string,
+    record: { readonly digest: string; readonly mediaType: string },
+  ): Promise<void>;
+  /** A manifest revision, or `null`. */
+  getManifest(repository: string, digest: string): Promise<ManifestRecord | null>;
+  /** Removes a manifest revision (not its tags: core deletes those first); resolves whether it existed. */
+  deleteManifest(repository: string, digest: string): Promise<boolean>;
+  /** Enumerates a repository's manifest revisions. */
+  listManifests(repository: string): AsyncIterable<ManifestRecord>;
+
+  /** Points a tag at a manifest digest (creating or moving it). */
+  putTag(repository: string, tag: string, digest: string): Promise<void>;
+  /** The digest a tag points at, or `null`. */
+  getTag(repository: string, tag: string): Promise<string | null>;
+  /** Removes a tag; resolves whether it existed. */
+  deleteTag(repository: string, tag: string): Promise<boolean>;
+  /** A page of a repository's tags in ASCIIbetical (byte-wise) order. */
+  listTags(repository: string, page?: ListPage): Promise<string[]>;
+
+  /** Adds (or replaces) a manifest in the referrers index of `subject`. */
+  putReferrer(repository: string, subject: string, descriptor: ReferrerDescriptor): Promise<void>;
+  /** Removes a manifest from the referrers index of `subject`; resolves whether it was there. */
+  deleteReferrer(repository: string, subject: string, digest: string): Promise<boolean>;
+  /** Every manifest in the referrers index of `subject`, in any order. */
+  listReferrers(repository: string, subject: string): Promise<ReferrerDescriptor[]>;
+
+  /** A page of repository names in ASCIIbetical order (repositories with any link, revision or tag). */
+  listRepositories(page?: ListPage): Promise<string[]>;
+  /** Whether the repository has any link, revision or tag. */
+  hasRepository(repository: string): Promise<boolean>;
+}
+
+/** The three stores a registry runs on. */
+export interface RegistryStorage {
+  readonly blobs: BlobStore;
+  readonly uploads: UploadStore;
+  readonly metadata: MetadataStore;
+}

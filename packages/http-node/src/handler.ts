@@ -1,0 +1,118 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { HeaderLookup, Registry, RegistryRequest, RegistryResponse } from '@wharf/core';
+
+/** A `node:http` request listener; `next`, when given, receives requests outside `/v2`. */
+export type NodeHandler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  next?: (error?: unknown) => void,
+) => void;
+
+/** Options of {@link createHandler}. */
+export interface NodeHandlerOptions {
+  /**
+   * What the registry's `authorize` hook receives as `request.context`. Default: the
+   * `IncomingMessage` itself (so whatever earlier middleware attached to it is visible).
+   */
+  context?: (req: IncomingMessage) => unknown;
+}
+
+/** Whether a request target belongs to the registry (`/v2` or below). */
+export function isRegistryPath(url: string): boolean {
+  return url === '/v2' || url.startsWith('/v2/') || url.startsWith('/v2?');
+}
+
+/** Methods whose requests never carry a body the registry reads. */
+const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+function headerLookup(req: IncomingMessage): HeaderLookup {
+  return {
+    get(name) {
+      const value = req.headers[name.toLowerCase()];
+      return Array.isArray(value) ? value.join(', ') : value;
+    },
+  };
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  if (BODYLESS.has(req.method ?? 'GET')) return false;
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/**
+ * Creates a `(req, res)` listener serving `registry`. Bodies stream both ways with backpressure;
+ * when the client goes away the request's signal aborts and any response stream is destroyed.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:http';
+ * import { createRegistry } from '@wharf/core';
+ * import { createHandler } from '@wharf/http-node';
+ *
+ * createServer(createHandler(createRegistry())).listen(5000, '127.0.0.1');
+ * ```
+ */
+export function createHandler(
+  registry: Pick<Registry, 'handle'>,
+  options: NodeHandlerOptions = {},
+): NodeHandler {
+  const contextOf = options.context ?? ((req: IncomingMessage) => req);
+  return (req, res, next) => {
+    const url = req.url ?? '/';
+    if (next && !isRegistryPath(url)) {
+      next();
+      return;
+    }
+    const controller = new AbortController();
+    const onClose = (): void => {
+      if (!res.writableFinished) controller.abort(new Error('client disconnected'));
+    };
+    res.once('close', onClose);
+    const request: RegistryRequest = {
+      method: (req.method ?? 'GET').toUpperCase(),
+      url,
+      headers: headerLookup(req),
+      body: hasBody(req) ? req : null,
+      signal: controller.signal,
+      context: contextOf(req),
+    };
+    registry
+      .handle(request)
+      .then((response) => send(req, res, response))
+      .catch((error: unknown) => {
+        // Only reachable when streaming a response failed midway: cut the connection so the
+        // client sees a truncated body, never a silently short one.
+        res.destroy(error instanceof Error ? error : new Error(String(error)));
+      });
+  };
+}
+
+async function send(req: IncomingMessage, res: ServerResponse, response: RegistryResponse): Promise<void> {
+  if (res.destroyed) {
+    await closeBody(response.body);
+    return;
+  }
+  res.writeHead(response.status, response.headers);
+  const body = response.body;
+  if (body == null || req.method === 'HEAD') {
+    await closeBody(body);
+    res.end();
+    return;
+  }
+  if (body instanceof Uint8Array) {
+    res.end(body);
+    return;
+  }
+  await pipeline(body instanceof Readable ? body : Readable.from(body, { objectMode: false }), res);
+}
+
+/** Releases a response stream that will not be sent. */
+async function closeBody(body: RegistryResponse['body']): Promise<void> {
+  if (body && !(body instanceof Uint8Array)) {
+    if (body instanceof Readable) body.destroy();
+    else await body[Symbol.asyncIterator]().return?.();
+  }
+}

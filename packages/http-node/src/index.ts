@@ -1,0 +1,7 @@
+/**
+ * `@wharf/http-node`: serves a wharf registry from `node:http` (or `https`, or an `http2`
+ * compatibility server).
+ *
+ * @packageDocumentation
+ */
+export { createHandler, isRegistryPath, type NodeHandler, type NodeHandlerOptions } from './handler.js';
