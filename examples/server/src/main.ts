@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createMemoryStorage, createRegistry } from '@wharf/core';
+import { createRegistry } from '@wharf/core';
 import { createHandler } from '@wharf/http-node';
 import { readConfig } from './config.js';
+import { createStorage } from './storage.js';
 
 const config = readConfig();
+const { storage, close } = await createStorage(config);
 const registry = createRegistry({
-  storage: createMemoryStorage(),
+  storage,
   logger: {
     warn: (message, fields) => console.warn(message, fields ?? ''),
     error: (message, fields) => console.error(message, fields ?? ''),
@@ -31,7 +33,9 @@ function shutdown(signal: string): void {
   if (stopping) return;
   stopping = true;
   console.log(`wharf: ${signal}, shutting down`);
-  server.close(() => process.exit(0));
+  server.close(() => {
+    close().finally(() => process.exit(0));
+  });
   server.closeIdleConnections();
   // Give in-flight transfers a moment, then cut them.
   setTimeout(() => {
