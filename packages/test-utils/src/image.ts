@@ -87,7 +87,14 @@ export function makeImage(options: MakeImageOptions = {}): TestImage {
 
 /** An OCI index over manifests. */
 export function makeIndex(
-  manifests: ReadonlyArray<{ digest: string; size: number; mediaType: string; platform?: object }>,
+  manifests: ReadonlyArray<{
+    digest: string;
+    size: number;
+    mediaType: string;
+    platform?: object;
+    artifactType?: string;
+    annotations?: Record<string, string>;
+  }>,
   extra: Record<string, unknown> = {},
 ): Content & { mediaType: string } {
   const mediaType = 'application/vnd.oci.image.index.v1+json';

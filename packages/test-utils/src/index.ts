@@ -10,5 +10,14 @@ export {
   sha512,
   type TestImage,
 } from './image.js';
+export {
+  type LayerFile,
+  type LayoutEntry,
+  layoutBlob,
+  layoutDigest,
+  makeRealImage,
+  tarGzLayer,
+  writeOciLayout,
+} from './oci-layout.js';
 export { REPO_ROOT, type ServerProcess, type StartServerOptions, startServer } from './server.js';
-export { hasTool, s3Env } from './tools.js';
+export { hasTool, run, s3Env } from './tools.js';

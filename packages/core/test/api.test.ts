@@ -1,0 +1,147 @@
+import type { RegistryEvent } from '@wharf/core';
+import { makeImage, randomContent } from '@wharf/test-utils';
+import { describe, expect, it } from 'vitest';
+import { errorCode, setup } from './helpers.js';
+
+describe('base API', () => {
+  it('answers GET /v2/ with 200 and the Docker API version header everywhere', async () => {
+    const { client } = setup();
+    for (const path of ['/v2/', '/v2']) {
+      const res = await client.request('GET', path);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('docker-distribution-api-version')).toBe('registry/2.0');
+      expect(await res.json()).toEqual({});
+    }
+    const missing = await client.request('GET', `/v2/repo/blobs/${randomContent(1).digest}`);
+    expect(missing.headers.get('docker-distribution-api-version')).toBe('registry/2.0');
+  });
+
+  it('answers 404 to unknown endpoints and 405 (with Allow) to unsupported methods', async () => {
+    const { client } = setup();
+    for (const path of ['/', '/v1/', '/v2/repo/unknown/thing', '/v2/repo/manifests/']) {
+      const res = await client.request('GET', path);
+      expect(res.status, path).toBe(404);
+      expect((await res.json()) as object).toHaveProperty('errors');
+    }
+    const res = await client.request('POST', '/v2/repo/manifests/latest');
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('GET, PUT, DELETE, HEAD');
+    expect(await errorCode(res)).toBe('UNSUPPORTED');
+  });
+});
+
+describe('authorize hook', () => {
+  it('passes action and repository, and turns denials into 401 (with challenge) or 403', async () => {
+    const seen: string[] = [];
+    const { client } = setup({
+      authorize: ({ action, repository, request }) => {
+        seen.push(`${action}:${repository ?? '-'}`);
+        const user = request.headers.get('x-user');
+        if (!user)
+          return {
+            allow: false,
+            status: 401,
+            challenge: 'Bearer realm="https://auth.example/token",service="wharf"',
+          };
+        if (action === 'push' && !repository?.startsWith(`${user}/`))
+          return { allow: false, status: 403, message: 'not yours' };
+        if (action === 'delete') return false;
+        return true;
+      },
+    });
+    const anonymous = await client.request('GET', '/v2/');
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get('www-authenticate')).toBe(
+      'Bearer realm="https://auth.example/token",service="wharf"',
+    );
+    expect(await errorCode(anonymous)).toBe('UNAUTHORIZED');
+
+    const alice = { headers: { 'x-user': 'alice' } };
+    expect((await client.request('GET', '/v2/', alice)).status).toBe(200);
+    const foreign = await client.request('POST', '/v2/bob/app/blobs/uploads/', alice);
+    expect(foreign.status).toBe(403);
+    const body = (await foreign.json()) as { errors: Array<{ code: string; message: string }> };
+    expect(body.errors[0]).toMatchObject({ code: 'DENIED', message: 'not yours' });
+    expect((await client.request('POST', '/v2/alice/app/blobs/uploads/', alice)).status).toBe(202);
+    const del = await client.request('DELETE', `/v2/alice/app/blobs/${randomContent(1).digest}`, alice);
+    expect(del.status).toBe(403);
+    expect(seen).toEqual(['ping:-', 'ping:-', 'push:bob/app', 'push:alice/app', 'delete:alice/app']);
+  });
+
+  it('guards every endpoint: nothing is served or stored without permission', async () => {
+    const { client, registry } = setup({ authorize: ({ action }) => action === 'ping' });
+    const image = makeImage();
+    const { bytes, digest } = randomContent(10);
+    const requests: Array<[string, string, RequestInit?]> = [
+      ['GET', `/v2/repo/blobs/${digest}`],
+      ['HEAD', '/v2/repo/manifests/latest'],
+      [
+        'PUT',
+        '/v2/repo/manifests/latest',
+        { body: image.manifest.bytes, headers: { 'Content-Type': image.mediaType } },
+      ],
+      ['POST', `/v2/repo/blobs/uploads/?digest=${digest}`, { body: bytes }],
+      ['GET', '/v2/repo/tags/list'],
+      ['GET', `/v2/repo/referrers/${digest}`],
+      ['GET', '/v2/_catalog'],
+      ['DELETE', '/v2/repo/manifests/latest'],
+    ];
+    for (const [method, path, init] of requests) {
+      const res = await client.request(method, path, init);
+      expect(res.status, `${method} ${path}`).toBe(403);
+    }
+    expect(await registry.storage.blobs.stat(digest)).toBeNull();
+  });
+
+  it('hands the request context to the hook', async () => {
+    let context: unknown;
+    const { registry } = setup({
+      authorize: ({ request }) => {
+        context = request.context;
+        return true;
+      },
+    });
+    const request = new Request('http://registry.local/v2/');
+    await registry.fetch(request);
+    expect(context).toBe(request);
+  });
+});
+
+describe('events', () => {
+  it('reports pushes, pulls, mounts and deletes; a failing listener does not affect responses', async () => {
+    const events: RegistryEvent[] = [];
+    const { client } = setup({
+      onEvent: (event) => {
+        events.push(event);
+        throw new Error('listener bug');
+      },
+    });
+    const image = makeImage();
+    await client.pushImage('repo', 'v1', image, 'single-post');
+    await client.getManifest('repo', 'v1');
+    await client.getBlob('repo', image.config.digest);
+    await client.request('POST', `/v2/other/blobs/uploads/?mount=${image.config.digest}&from=repo`);
+    await client.request('DELETE', '/v2/repo/manifests/v1');
+    await client.request('DELETE', `/v2/repo/manifests/${image.manifest.digest}`);
+    await client.request('DELETE', `/v2/repo/blobs/${image.config.digest}`);
+    expect(events.map((e) => e.type)).toEqual([
+      'blob.pushed',
+      'blob.pushed',
+      'manifest.pushed',
+      'manifest.pulled',
+      'blob.pulled',
+      'blob.mounted',
+      'tag.deleted',
+      'manifest.deleted',
+      'blob.deleted',
+    ]);
+    expect(events[2]).toMatchObject({
+      type: 'manifest.pushed',
+      repository: 'repo',
+      digest: image.manifest.digest,
+      tags: ['v1'],
+      size: image.manifest.bytes.byteLength,
+    });
+    expect(events[5]).toMatchObject({ type: 'blob.mounted', repository: 'other', from: 'repo' });
+  });
+});
