@@ -13,6 +13,7 @@ import {
 } from './options.js';
 import { createMemoryStorage } from './stores/memory/index.js';
 import type { RegistryStorage } from './stores/types.js';
+import { LiveHashers } from './uploads/hashing.js';
 
 /** Everything a request handler needs: resolved options and the shared services. */
 export interface RegistryContext {
@@ -21,6 +22,8 @@ export interface RegistryContext {
   readonly features: Readonly<RegistryFeatures>;
   readonly logger: Logger;
   readonly redirectExpiresIn: number;
+  /** Live upload hashers of this process (an optimisation; see `uploads/hashing.ts`). */
+  readonly liveHashers: LiveHashers;
   /** Throws `UNAUTHORIZED` / `DENIED` unless the hook allows the action. */
   authorize(request: RegistryRequest, action: RegistryAction, repository?: string): Promise<void>;
   /** Whether the hook allows the action (for checks that degrade instead of failing). */
@@ -61,6 +64,7 @@ export function createContext(options: RegistryOptions): RegistryContext {
     features,
     logger,
     redirectExpiresIn: options.redirectExpiresIn ?? 900,
+    liveHashers: new LiveHashers(),
     async authorize(request, action, repository) {
       const decision = await decide(request, action, repository);
       if (decision === true || (typeof decision === 'object' && decision.allow)) return;

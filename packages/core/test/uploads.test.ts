@@ -308,20 +308,28 @@ describe('blob uploads', () => {
   });
 });
 
-/** Counts `read` calls on an upload store (the re-hash path). */
-function countingReads(storage: RegistryStorage): { storage: RegistryStorage; reads: () => number } {
-  let reads = 0;
+/** Counts bytes read back from an upload store (the re-hash path). */
+function countingReads(storage: RegistryStorage): { storage: RegistryStorage; bytesRead: () => number } {
+  let bytes = 0;
   const uploads = wrapUploads(storage.uploads, {
     read: (id, window, signal) => {
-      reads++;
+      bytes += window.length;
       return storage.uploads.read(id, window, signal);
     },
   });
-  return { storage: { ...storage, uploads }, reads: () => reads };
+  return { storage: { ...storage, uploads }, bytesRead: () => bytes };
+}
+
+/** Registries over one storage, like replicas over one bucket, each with its own client. */
+function replicas(storage: RegistryStorage, count: number): OciClient[] {
+  return Array.from({ length: count }, () => {
+    const registry = createRegistry({ storage });
+    return new OciClient('http://registry.local', (i, init) => registry.fetch(i, init));
+  });
 }
 
 describe('resumable hashing (rule 2)', () => {
-  it('saves the hash state after every chunk and never re-reads staged bytes on the PUT', async () => {
+  it('saves a hash state after every chunk and never re-reads staged bytes on one replica', async () => {
     const counted = countingReads(createMemoryStorage());
     const { client, registry } = setup({ storage: counted.storage });
     const { bytes, digest } = randomContent(120_000);
@@ -334,7 +342,36 @@ describe('resumable hashing (rule 2)', () => {
       expect(session?.hashState?.algorithm).toBe('sha256');
     }
     expect((await client.request('PUT', `${location}?digest=${digest}`)).status).toBe(201);
-    expect(counted.reads()).toBe(0);
+    expect(counted.bytesRead()).toBe(0);
+  });
+
+  it('closes on another replica without re-reading (POST→A, PATCH→B, PUT→C)', async () => {
+    const counted = countingReads(createMemoryStorage());
+    const [a, b, c] = replicas(counted.storage, 3) as [OciClient, OciClient, OciClient];
+    const { bytes, digest } = randomContent(200_000);
+    const location = await a.startUpload('repo');
+    expect((await b.request('PATCH', location, { body: bytes })).status).toBe(202);
+    expect((await c.request('PUT', `${location}?digest=${digest}`)).status).toBe(201);
+    expect(counted.bytesRead()).toBe(0);
+    expect((await a.getBlob('repo', digest)).equals(bytes)).toBe(true);
+  });
+
+  it('re-reads at most the first chunk when every chunk lands on another replica', async () => {
+    const counted = countingReads(createMemoryStorage());
+    const clients = replicas(counted.storage, 2);
+    const { bytes, digest } = randomContent(500_000);
+    const location = await clients[0]!.startUpload('repo');
+    const chunk = 50_000;
+    for (let offset = 0, i = 0; offset < bytes.byteLength; offset += chunk, i++) {
+      const res = await clients[i % 2]!.request('PATCH', location, {
+        body: bytes.subarray(offset, offset + chunk),
+        headers: { 'Content-Range': `${offset}-${offset + chunk - 1}` },
+      });
+      expect(res.status).toBe(202);
+    }
+    expect((await clients[1]!.request('PUT', `${location}?digest=${digest}`)).status).toBe(201);
+    expect(counted.bytesRead()).toBeLessThanOrEqual(chunk);
+    expect((await clients[0]!.getBlob('repo', digest)).equals(bytes)).toBe(true);
   });
 
   it('repairs a hash state that lags the staged bytes (a crash between append and save)', async () => {
@@ -347,13 +384,53 @@ describe('resumable hashing (rule 2)', () => {
         await storage.uploads.saveHashState(id, state);
       },
     });
-    const { client } = setup({ storage: { ...storage, uploads } });
-    const { bytes, digest } = randomContent(100_000);
-    const location = await client.startUpload('repo');
-    for (let offset = 0; offset < bytes.byteLength; offset += 25_000) {
-      const res = await client.request('PATCH', location, { body: bytes.subarray(offset, offset + 25_000) });
-      expect(res.status).toBe(202);
+    const clients = replicas({ ...storage, uploads }, 3);
+    for (const algorithm of ['sha256', 'sha512'] as const) {
+      const { bytes } = randomContent(100_000);
+      const digest = algorithm === 'sha256' ? sha256(bytes) : sha512(bytes);
+      const location = await clients[0]!.startUpload('repo', `?digest-algorithm=${algorithm}`);
+      for (let offset = 0, i = 0; offset < bytes.byteLength; offset += 25_000, i++) {
+        const res = await clients[i % 3]!.request('PATCH', location, {
+          body: bytes.subarray(offset, offset + 25_000),
+        });
+        expect(res.status).toBe(202);
+      }
+      expect((await clients[2]!.request('PUT', `${location}?digest=${digest}`)).status).toBe(201);
+      expect((await clients[1]!.getBlob('repo', digest)).equals(bytes)).toBe(true);
     }
+  });
+
+  it('keeps hashing correct when a chunk fails midway and is retried', async () => {
+    const { client, registry } = setup();
+    const { bytes, digest } = randomContent(90_000);
+    const location = await client.startUpload('repo');
+    await client.request('PATCH', location, { body: bytes.subarray(0, 30_000) });
+    // A chunk that breaks off: the store never sees its end.
+    const broken = await registry.handle({
+      method: 'PATCH',
+      url: new URL(location).pathname,
+      headers: { get: () => null },
+      body: (async function* () {
+        yield bytes.subarray(30_000, 40_000);
+        throw new Error('connection reset');
+      })(),
+    });
+    expect(broken.status).toBe(500);
+    await client.request('PATCH', location, { body: bytes.subarray(30_000) });
+    expect((await client.request('PUT', `${location}?digest=${digest}`)).status).toBe(201);
+  });
+
+  it('hashes blake3 uploads resumably', async () => {
+    const { client } = setup();
+    const bytes = randomContent(70_000).bytes;
+    const { createBLAKE3 } = await import('hash-wasm');
+    const b3 = await createBLAKE3(256);
+    b3.init();
+    b3.update(bytes);
+    const digest = `blake3:${b3.digest('hex')}`;
+    const location = await client.startUpload('repo', '?digest-algorithm=blake3');
+    await client.request('PATCH', location, { body: bytes.subarray(0, 33_333) });
+    await client.request('PATCH', location, { body: bytes.subarray(33_333) });
     expect((await client.request('PUT', `${location}?digest=${digest}`)).status).toBe(201);
     expect((await client.getBlob('repo', digest)).equals(bytes)).toBe(true);
   });

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { RegistryContext } from '../context.js';
 import { isRegistryError, RegistryError, UploadOffsetError } from '../errors.js';
-import { createHasher, type ResumableHasher } from '../hashing/hasher.js';
+import { createHasher } from '../hashing/hasher.js';
 import { contentLength, drainBody, meterBody } from '../http/body.js';
 import { parseChunkRange } from '../http/range.js';
 import { emptyResponse } from '../http/response.js';
@@ -15,7 +15,7 @@ import {
 } from '../oci/digest.js';
 import { assertRepositoryName } from '../oci/names.js';
 import type { UploadSession } from '../stores/types.js';
-import { digestStaged, resumeHasher, sessionAlgorithm } from '../uploads/hashing.js';
+import { type ChunkHasher, chunkHasher, stagedDigest } from '../uploads/hashing.js';
 
 const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -207,21 +207,21 @@ function declaredChunk(request: RegistryRequest, session: UploadSession): number
 }
 
 /**
- * Appends a request body to a session, hashing it with the resumable hasher and saving the state
- * afterwards (DESIGN rule 2). The store claims the offset atomically, so a stale writer gets 416.
+ * Appends a request body to a session, hashing it as it streams and saving the hash state after
+ * the chunk is staged (DESIGN rule 2). The store claims the offset atomically, so a stale writer
+ * gets 416.
  */
 async function appendChunk(
   ctx: RegistryContext,
   request: RegistryRequest,
   session: UploadSession,
   expected: number | undefined,
-): Promise<{ session: UploadSession; hasher: ResumableHasher }> {
+): Promise<{ session: UploadSession; hasher: ChunkHasher }> {
   const { chunkMaxLength, blobMaxBytes } = ctx.limits;
   const room = blobMaxBytes - session.size;
   if (expected !== undefined && expected > chunkMaxLength) throw tooLarge('chunk')();
   if (expected !== undefined && expected > room) throw tooLarge('blob')();
-  const algorithm = sessionAlgorithm(session);
-  const hasher = await resumeHasher(ctx.storage.uploads, session, algorithm, request.signal);
+  const hasher = await chunkHasher(ctx.storage.uploads, ctx.liveHashers, session, request.signal);
   const body = meterBody(request.body, {
     ...(expected === undefined ? {} : { expectedLength: expected }),
     maxLength: Math.min(chunkMaxLength, room),
@@ -235,11 +235,8 @@ async function appendChunk(
     ...signalOption(request),
   });
   if (updated.size !== session.size) {
-    await ctx.storage.uploads.saveHashState(session.id, {
-      algorithm,
-      offset: updated.size,
-      state: hasher.save(),
-    });
+    await ctx.storage.uploads.saveHashState(session.id, hasher.stateAt(updated.size));
+    hasher.retain(session.id, updated.size);
   }
   return { session: updated, hasher };
 }
@@ -296,15 +293,12 @@ export async function completeUpload(
       return blobCreated(ctx, name, parsed.digest, size);
     }
 
-    let hasher: ResumableHasher | undefined;
+    let hasher: ChunkHasher | undefined;
     if (hasBody) ({ session, hasher } = await appendChunk(ctx, request, session, expected));
-    let computed: string;
-    if (parsed.algorithm === sessionAlgorithm(session)) {
-      hasher ??= await resumeHasher(ctx.storage.uploads, session, parsed.algorithm, request.signal);
-      computed = hasher.digest();
-    } else {
-      computed = await digestStaged(ctx.storage.uploads, session, parsed.algorithm, request.signal);
-    }
+    const computed =
+      hasher && hasher.algorithm === parsed.algorithm
+        ? hasher.digest()
+        : await stagedDigest(ctx.storage.uploads, ctx.liveHashers, session, parsed.algorithm, request.signal);
     if (computed !== parsed.digest) {
       // A failed verification ends the session and frees its staged data.
       await ctx.storage.uploads.delete(id);
@@ -344,6 +338,7 @@ export async function cancelUpload(
   const name = assertRepositoryName(rawName);
   await ctx.authorize(request, 'push', name);
   await loadSession(ctx, name, id);
+  ctx.liveHashers.forget(id);
   if (!(await ctx.storage.uploads.delete(id))) throw unknownUpload();
   return emptyResponse(204);
 }
