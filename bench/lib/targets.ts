@@ -1,0 +1,157 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const WORK = join(ROOT, 'bench', '.work');
+
+/** A server the benchmark started (and will stop, by PID). */
+export interface Target {
+  readonly name: string;
+  readonly url: string;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** How to tell a server is ready: a line it prints (the URL is group 1), or a URL answering /v2/. */
+type Ready = RegExp | { readonly url: string };
+
+async function launch(
+  name: string,
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+  ready: Ready,
+): Promise<Target> {
+  const child: ChildProcess = spawn(command, args, {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start:\n${output}`)), 30_000);
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString();
+      const match = ready instanceof RegExp ? ready.exec(output) : null;
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    };
+    if (!(ready instanceof RegExp)) {
+      const poll = async (): Promise<void> => {
+        try {
+          if ((await fetch(`${ready.url}/v2/`)).ok) {
+            clearTimeout(timer);
+            resolve(ready.url);
+            return;
+          }
+        } catch {
+          // not yet
+        }
+        setTimeout(poll, 50);
+      };
+      void poll();
+    }
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited (${code}):\n${output}`));
+    });
+  });
+  // Keep draining so a chatty server never blocks on a full pipe.
+  child.stdout!.resume();
+  child.stderr!.resume();
+  return {
+    name,
+    url,
+    pid: child.pid!,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = once(child, 'exit');
+        child.kill('SIGTERM');
+        await exited;
+      }
+    },
+  };
+}
+
+/** The example server: built output when present, else the TypeScript sources. */
+export async function startWharf(name: string, env: Record<string, string>): Promise<Target> {
+  const dist = join(ROOT, 'examples/server/dist/main.js');
+  const args = existsSync(dist)
+    ? [dist]
+    : ['--conditions=source', '--import', 'tsx', join(ROOT, 'examples/server/src/main.ts')];
+  return launch(
+    name,
+    process.execPath,
+    args,
+    { HOST: '127.0.0.1', PORT: '0', ...env },
+    /wharf listening on (http:\/\/\S+)/,
+  );
+}
+
+export function hasDistribution(): boolean {
+  return spawnSync('sh', ['-c', 'command -v docker-registry'], { stdio: 'ignore' }).status === 0;
+}
+
+/** Debian's docker-registry (CNCF distribution 2.8) on a fresh filesystem root. */
+export async function startDistribution(root: string): Promise<Target> {
+  await rm(root, { recursive: true, force: true });
+  await mkdir(root, { recursive: true });
+  const port = await freePort();
+  const config = join(root, '..', 'distribution.yml');
+  await writeFile(
+    config,
+    [
+      'version: 0.1',
+      'log:',
+      '  level: error',
+      '  accesslog:',
+      '    disabled: true',
+      'storage:',
+      '  filesystem:',
+      `    rootdirectory: ${root}`,
+      '  delete:',
+      '    enabled: true',
+      '  cache:',
+      '    blobdescriptor: inmemory',
+      'http:',
+      `  addr: 127.0.0.1:${port}`,
+      '',
+    ].join('\n'),
+  );
+  return launch(
+    'distribution',
+    'docker-registry',
+    ['serve', config],
+    {},
+    { url: `http://127.0.0.1:${port}` },
+  );
+}
+
+/** A raw node:http baseline server (bench/raw/<script>.ts) with one argument. */
+export async function startRaw(name: string, script: string, arg: string): Promise<Target> {
+  return launch(
+    name,
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'bench/raw', script), arg],
+    {},
+    /raw listening on (http:\/\/\S+)/,
+  );
+}
