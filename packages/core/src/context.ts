@@ -28,6 +28,8 @@ export interface RegistryContext {
   authorize(request: RegistryRequest, action: RegistryAction, repository?: string): Promise<void>;
   /** Whether the hook allows the action (for checks that degrade instead of failing). */
   allows(request: RegistryRequest, action: RegistryAction, repository?: string): Promise<boolean>;
+  /** Whether access control is configured (an `authorize` hook). */
+  readonly guarded: boolean;
   /** Delivers an event without letting the listener affect the response. */
   emit(event: RegistryEvent): void;
 }
@@ -65,6 +67,7 @@ export function createContext(options: RegistryOptions): RegistryContext {
     logger,
     redirectExpiresIn: options.redirectExpiresIn ?? 900,
     liveHashers: new LiveHashers(),
+    guarded: hook !== undefined,
     async authorize(request, action, repository) {
       const decision = await decide(request, action, repository);
       if (decision === true || (typeof decision === 'object' && decision.allow)) return;

@@ -4,7 +4,10 @@ import type { RegistryStorage } from './stores/types.js';
 /** What a request wants to do, as the `authorize` hook sees it. */
 export type RegistryAction = 'ping' | 'pull' | 'push' | 'delete' | 'catalog';
 
-/** The input of the `authorize` hook. */
+/**
+ * The input of the `authorize` hook. `ping` is `GET /v2/` (where clients discover how to
+ * authenticate); `catalog` is `GET /v2/_catalog`, whose entries are then filtered by `pull`.
+ */
 export interface AuthorizeContext {
   readonly action: RegistryAction;
   /** The repository, for `pull`, `push` and `delete`. */
@@ -113,7 +116,11 @@ export interface RegistryFeatures {
   referrers: boolean;
   /** Cross-repository mount with `?mount=&from=`. Default true; off falls back to an upload (202). */
   mount: boolean;
-  /** Mount without `from` when the blob exists anywhere in the registry. Default true. */
+  /**
+   * Mount without `from` when the blob exists anywhere in the registry. Default true. Ignored when
+   * an `authorize` hook is set: it would tell callers that a blob exists in repositories they
+   * cannot pull from.
+   */
   automaticMount: boolean;
   /** `?tag=` on manifest push by digest. Default true; off ignores the parameter. */
   tagsOnPush: boolean;

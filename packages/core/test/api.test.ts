@@ -93,6 +93,34 @@ describe('authorize hook', () => {
     expect(await registry.storage.blobs.stat(digest)).toBeNull();
   });
 
+  it('lists only the repositories the caller may pull from in the catalog, paginating over them', async () => {
+    const { client } = setup({
+      authorize: ({ action, repository, request }) =>
+        action !== 'pull' || request.headers.get('x-user') === null || repository!.startsWith('team/'),
+    });
+    for (const name of ['a', 'team/a', 'b', 'team/b', 'c', 'team/c', 'z'])
+      await client.pushBlob(name, Buffer.from(name));
+    const user = { headers: { 'x-user': 'u' } };
+    expect(await (await client.request('GET', '/v2/_catalog', user)).json()).toEqual({
+      repositories: ['team/a', 'team/b', 'team/c'],
+    });
+    const page = await client.request('GET', '/v2/_catalog?n=2', user);
+    expect(await page.json()).toEqual({ repositories: ['team/a', 'team/b'] });
+    expect(page.headers.get('link')).toBe('</v2/_catalog?n=2&last=team%2Fb>; rel="next"');
+    const rest = await client.request('GET', '/v2/_catalog?n=2&last=team%2Fb', user);
+    expect(await rest.json()).toEqual({ repositories: ['team/c'] });
+    expect(rest.headers.get('link')).toBeNull();
+  });
+
+  it('turns a from-less mount into an upload under access control (no existence oracle)', async () => {
+    const { client } = setup({ authorize: () => true });
+    const { bytes, digest } = randomContent(10);
+    await client.pushBlob('elsewhere', bytes);
+    const res = await client.request('POST', `/v2/mine/blobs/uploads/?mount=${digest}`);
+    expect(res.status).toBe(202);
+    expect((await client.request('HEAD', `/v2/mine/blobs/${digest}`)).status).toBe(404);
+  });
+
   it('hands the request context to the hook', async () => {
     let context: unknown;
     const { registry } = setup({

@@ -52,13 +52,35 @@ export async function listCatalog(
   query: URLSearchParams,
 ): Promise<RegistryResponse> {
   await ctx.authorize(request, 'catalog');
-  const { items, link } = await listPage(
-    (page) => ctx.storage.metadata.listRepositories(page),
-    query,
-    ctx.limits.pageSize,
-    '/v2/_catalog',
-  );
+  const list = ctx.guarded
+    ? visibleRepositories(ctx, request)
+    : (page: ListPage) => ctx.storage.metadata.listRepositories(page);
+  const { items, link } = await listPage(list, query, ctx.limits.pageSize, '/v2/_catalog');
   return jsonResponse(200, { repositories: items }, link ? { Link: link } : {});
+}
+
+/** A page lister over the repositories the caller may pull from (under access control). */
+function visibleRepositories(
+  ctx: RegistryContext,
+  request: RegistryRequest,
+): (page: ListPage) => Promise<string[]> {
+  return async ({ after, limit = ctx.limits.pageSize }) => {
+    const visible: string[] = [];
+    let cursor = after;
+    for (;;) {
+      const batch = await ctx.storage.metadata.listRepositories({
+        ...(cursor === undefined ? {} : { after: cursor }),
+        limit: Math.max(limit, 100),
+      });
+      const allowed = await Promise.all(batch.map((name) => ctx.allows(request, 'pull', name)));
+      for (const [i, name] of batch.entries()) {
+        if (allowed[i]) visible.push(name);
+        if (visible.length === limit) return visible;
+      }
+      if (batch.length < Math.max(limit, 100)) return visible;
+      cursor = batch[batch.length - 1];
+    }
+  };
 }
 
 /** GET `/v2/`: the API version check (and where clients learn how to authenticate). */

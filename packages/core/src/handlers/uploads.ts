@@ -136,7 +136,9 @@ async function tryMount(
     // Without pull access to the source the mount silently becomes an upload: nothing leaks.
     if (!(await ctx.allows(request, 'pull', source))) return false;
     if (!(await ctx.storage.metadata.hasBlobLink(source, digest))) return false;
-  } else if (!ctx.features.automaticMount) {
+  } else if (!ctx.features.automaticMount || ctx.guarded) {
+    // Under access control a from-less mount would reveal that a blob exists somewhere the caller
+    // may not look: it becomes a plain upload.
     return false;
   }
   if (!(await ctx.storage.blobs.stat(digest))) return false;
