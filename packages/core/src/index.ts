@@ -12,6 +12,7 @@ export {
   type RegistryErrorOptions,
   UploadOffsetError,
 } from './errors.js';
+export type { GcOptions, GcProgress, GcReport } from './gc/types.js';
 export type { HeaderLookup, RegistryRequest, RegistryResponse } from './http/types.js';
 export {
   DIGEST_ALGORITHMS,
@@ -46,6 +47,7 @@ export {
 } from './stores/memory/index.js';
 export { compareBytewise, pageOf } from './stores/memory/metadata-store.js';
 export type {
+  BlobDeleteOptions,
   BlobInfo,
   BlobLink,
   BlobOpenOptions,

@@ -1,4 +1,6 @@
 import { createContext, type RegistryContext } from './context.js';
+import { collectGarbage } from './gc/collect.js';
+import type { GcOptions, GcReport } from './gc/types.js';
 import { dispatch } from './http/dispatch.js';
 import { BASE_HEADERS, errorResponse } from './http/response.js';
 import type { RegistryRequest, RegistryResponse } from './http/types.js';
@@ -16,6 +18,12 @@ export interface Registry {
    * `http://registry.local`.
    */
   fetch(input: Request | string | URL, init?: RequestInit): Promise<Response>;
+  /**
+   * Online garbage collection: deletes blobs, links and (optionally) untagged manifests nothing
+   * reachable from a tag needs, and upload sessions idle too long. Safe while pushes continue on
+   * this and other replicas; see {@link GcOptions}.
+   */
+  gc(options?: GcOptions): Promise<GcReport>;
   /** The stores this registry runs on. */
   readonly storage: RegistryStorage;
 }
@@ -36,6 +44,7 @@ export function createRegistry(options: RegistryOptions = {}): Registry {
   return {
     handle,
     storage: ctx.storage,
+    gc: (options) => collectGarbage(ctx, options),
     async fetch(input, init) {
       const request =
         input instanceof Request && init === undefined

@@ -6,6 +6,7 @@ import { emptyResponse } from '../http/response.js';
 import type { RegistryRequest, RegistryResponse } from '../http/types.js';
 import { type ParsedDigest, parseDigest, tryParseDigest } from '../oci/digest.js';
 import {
+  manifestSubject,
   type ParsedManifest,
   parseManifest,
   referrerDescriptor,
@@ -97,31 +98,67 @@ export async function getManifest(
   return { status: 200, headers, body: manifest.bytes };
 }
 
-/** The referenced blobs and manifests the repository lacks. */
-async function missingReferences(
+/** Blobs and manifests older than this are refreshed when a new manifest references them. */
+const REFRESH_AFTER_MS = 1000;
+
+/** What a manifest's references look like in the repository right now. */
+interface ReferenceCheck {
+  /** Referenced digests the repository lacks. */
+  readonly missing: string[];
+  /** Present blobs old enough that a concurrent garbage collection could select them. */
+  readonly staleBlobs: string[];
+}
+
+/** Checks that every blob a manifest references is linked and present, and every child manifest exists. */
+async function checkReferences(
   ctx: RegistryContext,
   name: string,
   manifest: ParsedManifest,
-): Promise<string[]> {
+): Promise<ReferenceCheck> {
   const { metadata, blobs } = ctx.storage;
-  const checks = [
+  const missing: string[] = [];
+  const staleBlobs: string[] = [];
+  const old = Date.now() - REFRESH_AFTER_MS;
+  await Promise.all([
     // Foreign (non-distributable) layers live at their URLs and are never pushed.
     ...manifest.blobs
       .filter((d) => !(d.urls && d.urls.length > 0))
-      .map(async (d) => {
-        const ok = tryParseDigest(d.digest) !== undefined;
-        const present =
-          ok && (await metadata.hasBlobLink(name, d.digest)) && (await blobs.stat(d.digest)) !== null;
-        return present ? null : d.digest;
+      .map(async ({ digest }) => {
+        if (!tryParseDigest(digest)) return missing.push(digest);
+        const [linked, info] = await Promise.all([metadata.hasBlobLink(name, digest), blobs.stat(digest)]);
+        if (!linked || !info) return missing.push(digest);
+        if ((info.modifiedAt?.getTime() ?? 0) < old) staleBlobs.push(digest);
       }),
-    ...manifest.manifests.map(async (d) => {
-      const present =
-        tryParseDigest(d.digest) !== undefined && (await metadata.getManifest(name, d.digest)) !== null;
-      return present ? null : d.digest;
+    ...manifest.manifests.map(async ({ digest }) => {
+      if (!tryParseDigest(digest) || !(await metadata.getManifest(name, digest))) return missing.push(digest);
+      if (((await blobs.stat(digest))?.modifiedAt?.getTime() ?? 0) < old) staleBlobs.push(digest);
     }),
-  ];
-  const results = await Promise.all(checks);
-  return [...new Set(results.filter((digest): digest is string => digest !== null))];
+  ]);
+  return { missing: [...new Set(missing)], staleBlobs: [...new Set(staleBlobs)] };
+}
+
+/**
+ * Marks old referenced content as in use (relinked, touched), so a garbage collection that
+ * selected it before this push sees it as fresh and keeps it.
+ */
+async function refreshReferences(
+  ctx: RegistryContext,
+  name: string,
+  manifest: ParsedManifest,
+  stale: string[],
+): Promise<void> {
+  const { metadata, blobs } = ctx.storage;
+  const isBlob = new Set(manifest.blobs.map((d) => d.digest));
+  await Promise.all(
+    stale.map(async (digest) => {
+      if (isBlob.has(digest)) await metadata.linkBlob(name, digest);
+      await blobs.touch?.(digest);
+    }),
+  );
+}
+
+function blobUnknown(missing: string[]): RegistryError {
+  return new RegistryError('MANIFEST_BLOB_UNKNOWN', { detail: { digests: missing } });
 }
 
 /** Tags named by `?tag=` (manifest push by digest). */
@@ -192,17 +229,19 @@ export async function putManifest(
     throw new RegistryError('DIGEST_INVALID', { detail: { expected: ref.parsed.digest, computed: digest } });
   }
   const manifest = parseManifest(bytes, request.headers.get('content-type') ?? '');
-  if (!ctx.features.sparseManifests) {
-    const missing = await missingReferences(ctx, name, manifest);
-    if (missing.length > 0)
-      throw new RegistryError('MANIFEST_BLOB_UNKNOWN', { detail: { digests: missing } });
+  const verify = !ctx.features.sparseManifests;
+  if (verify) {
+    const { missing, staleBlobs } = await checkReferences(ctx, name, manifest);
+    if (missing.length > 0) throw blobUnknown(missing);
+    await refreshReferences(ctx, name, manifest, staleBlobs);
   }
   const tags = ref.kind === 'tag' ? [ref.tag, ...extraTags.filter((t) => t !== ref.tag)] : extraTags;
   if (ref.kind === 'tag') await checkTagPreconditions(ctx, request, name, ref.tag);
 
   // Rule 6: bytes, then the revision, then the referrers entry, then tags.
   const { blobs, metadata } = ctx.storage;
-  if ((await blobs.stat(digest))?.size !== bytes.byteLength) {
+  const existing = await blobs.stat(digest);
+  if (existing?.size !== bytes.byteLength) {
     await blobs.put(
       digest,
       (async function* () {
@@ -210,12 +249,28 @@ export async function putManifest(
       })(),
       { size: bytes.byteLength },
     );
+  } else {
+    await blobs.touch?.(digest);
   }
   await metadata.putManifest(name, { digest, mediaType: manifest.mediaType });
   const subject = manifest.subject ? tryParseDigest(manifest.subject.digest) : undefined;
   if (subject)
     await metadata.putReferrer(name, subject.digest, referrerDescriptor(manifest, digest, bytes.byteLength));
+  const previous = await Promise.all(tags.map((tag) => metadata.getTag(name, tag)));
   for (const tag of tags) await metadata.putTag(name, tag, digest);
+  if (verify) {
+    // A garbage collection elsewhere may have swept a reference between the check and the tag
+    // writes: never leave a tag on an incomplete image.
+    const { missing } = await checkReferences(ctx, name, manifest);
+    if (missing.length > 0) {
+      await Promise.all(
+        tags.map((tag, i) =>
+          previous[i] ? metadata.putTag(name, tag, previous[i]) : metadata.deleteTag(name, tag),
+        ),
+      );
+      throw blobUnknown(missing);
+    }
+  }
 
   const headers: Record<string, string | string[]> = {
     Location: `/v2/${name}/manifests/${digest}`,
@@ -267,21 +322,11 @@ export async function deleteManifest(
   for (const tag of await tagsPointingAt(ctx, name, digest)) {
     if (await metadata.deleteTag(name, tag)) ctx.emit({ type: 'tag.deleted', repository: name, tag, digest });
   }
-  const subject = subjectOf(manifest);
+  const subject = manifestSubject(manifest.bytes);
   if (subject) await metadata.deleteReferrer(name, subject, digest);
   await metadata.deleteManifest(name, digest);
   ctx.emit({ type: 'manifest.deleted', repository: name, digest });
   return emptyResponse(202);
-}
-
-/** The subject digest of a stored manifest, if it has a valid one. */
-export function subjectOf(manifest: StoredManifest): string | undefined {
-  try {
-    const parsed = parseManifest(manifest.bytes, manifest.mediaType);
-    return parsed.subject ? tryParseDigest(parsed.subject.digest)?.digest : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Every tag of the repository that points at `digest`. */

@@ -101,6 +101,8 @@ async function storeWholeBlob(
     for await (const _ of body) {
       // verified while streaming; the stored copy is kept
     }
+    // Reused, not rewritten: tell a concurrent garbage collection it is in use.
+    await ctx.storage.blobs.touch?.(parsed.digest);
   } else {
     await ctx.storage.blobs.put(parsed.digest, body, {
       ...(declared === undefined ? {} : { size: declared }),
@@ -141,7 +143,8 @@ async function tryMount(
     // may not look: it becomes a plain upload.
     return false;
   }
-  if (!(await ctx.storage.blobs.stat(digest))) return false;
+  const { blobs } = ctx.storage;
+  if (!(blobs.touch ? await blobs.touch(digest) : await blobs.stat(digest))) return false;
   await ctx.storage.metadata.linkBlob(name, digest);
   ctx.emit({ type: 'blob.mounted', repository: name, digest, from: from || undefined });
   return true;

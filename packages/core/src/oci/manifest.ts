@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { RegistryError } from '../errors.js';
 import type { ReferrerDescriptor } from '../stores/types.js';
-import { matchesDigestGrammar } from './digest.js';
+import { matchesDigestGrammar, tryParseDigest } from './digest.js';
 import { essence, MANIFEST_MEDIA_TYPES, MediaType } from './media-types.js';
 
 /** RFC 6838 type/subtype, optionally with parameters. */
@@ -208,4 +208,51 @@ export function sniffManifestMediaType(bytes: Uint8Array): string {
     // fall through
   }
   return MediaType.OciManifest;
+}
+
+/** Every digest a stored manifest refers to, read leniently (garbage collection must never miss one). */
+export interface ManifestReferences {
+  readonly blobs: readonly string[];
+  readonly manifests: readonly string[];
+}
+
+/**
+ * The blobs and child manifests a stored manifest references, whatever its type: configs, layers,
+ * index entries and schema 1 `fsLayers`. Unparseable bytes reference nothing.
+ */
+export function manifestReferences(bytes: Uint8Array): ManifestReferences {
+  let document: unknown;
+  try {
+    document = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch {
+    return { blobs: [], manifests: [] };
+  }
+  const doc = (typeof document === 'object' && document !== null ? document : {}) as Record<string, unknown>;
+  const digestsOf = (list: unknown, key = 'digest'): string[] =>
+    Array.isArray(list)
+      ? list.flatMap((entry) => {
+          const value = (entry as Record<string, unknown> | null)?.[key];
+          return typeof value === 'string' ? [value] : [];
+        })
+      : [];
+  const config = (doc.config as Record<string, unknown> | undefined)?.digest;
+  return {
+    blobs: [
+      ...(typeof config === 'string' ? [config] : []),
+      ...digestsOf(doc.layers),
+      ...digestsOf(doc.fsLayers, 'blobSum'),
+    ],
+    manifests: digestsOf(doc.manifests),
+  };
+}
+
+/** The valid `subject` digest of a stored manifest, if it has one. */
+export function manifestSubject(bytes: Uint8Array): string | undefined {
+  try {
+    const subject = (JSON.parse(Buffer.from(bytes).toString('utf8')) as { subject?: { digest?: unknown } })
+      .subject;
+    return typeof subject?.digest === 'string' && tryParseDigest(subject.digest) ? subject.digest : undefined;
+  } catch {
+    return undefined;
+  }
 }

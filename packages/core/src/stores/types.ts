@@ -28,6 +28,12 @@ export interface BlobPutOptions {
   readonly signal?: AbortSignal;
 }
 
+/** Options of {@link BlobStore.delete}. */
+export interface BlobDeleteOptions {
+  /** Only remove the blob if it was not modified (or touched) after this date. */
+  readonly unmodifiedSince?: Date;
+}
+
 /** Options of {@link BlobStore.open}. */
 export interface BlobOpenOptions {
   /** Only these bytes; the caller guarantees the window lies inside the blob. */
@@ -61,8 +67,19 @@ export interface BlobStore {
    */
   put(digest: string, source: AsyncIterable<Uint8Array>, options?: BlobPutOptions): Promise<void>;
 
-  /** Removes a blob; resolves whether it existed. */
-  delete(digest: string): Promise<boolean>;
+  /**
+   * Removes a blob; resolves whether it was removed. With `unmodifiedSince`, removes it only if
+   * its `modifiedAt` is not later than that date (garbage collection's last check against a push
+   * that just reused the blob); backends make the check and the removal as atomic as they can.
+   */
+  delete(digest: string, options?: BlobDeleteOptions): Promise<boolean>;
+
+  /**
+   * Optional: marks an existing blob as just used, so that its `modifiedAt` becomes now (a push
+   * that reuses an old blob protects it from a concurrent garbage collection's grace period).
+   * Resolves whether the blob exists.
+   */
+  touch?(digest: string): Promise<boolean>;
 
   /** Enumerates every blob (for garbage collection). Order is unspecified. */
   list(): AsyncIterable<BlobInfo>;
@@ -218,7 +235,10 @@ export interface ListPage {
  * worst unreferenced data, never a reference to missing data.
  */
 export interface MetadataStore {
-  /** Makes a blob pullable from a repository (idempotent). */
+  /**
+   * Makes a blob pullable from a repository (idempotent). A repeated call refreshes the link's
+   * `createdAt`: garbage collection's grace period counts from the latest call.
+   */
   linkBlob(repository: string, digest: string): Promise<void>;
   /** Whether the repository links the blob. */
   hasBlobLink(repository: string, digest: string): Promise<boolean>;

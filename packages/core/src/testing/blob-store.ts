@@ -119,6 +119,46 @@ export function blobStoreTests(use: (body: (h: StoreHarness) => Promise<void>) =
     );
 
     it(
+      'deletes only a blob not modified since a date, when asked to',
+      use(async ({ storage: { blobs } }) => {
+        const { bytes, digest } = content(100);
+        await blobs.put(digest, streamOf(bytes));
+        const written = (await blobs.stat(digest))!.modifiedAt;
+        if (written === undefined) return;
+        expect(await blobs.delete(digest, { unmodifiedSince: new Date(written.getTime() - 60_000) })).toBe(
+          false,
+        );
+        expect((await blobs.stat(digest))?.size).toBe(100);
+        expect(await blobs.delete(digest, { unmodifiedSince: new Date(Date.now() + 60_000) })).toBe(true);
+        expect(await blobs.stat(digest)).toBeNull();
+      }),
+    );
+
+    it(
+      'touches a blob so that it counts as just modified',
+      use(async ({ storage: { blobs } }) => {
+        if (!blobs.touch) return;
+        const { bytes, digest } = content(100);
+        expect(await blobs.touch(digest)).toBe(false);
+        expect(await blobs.stat(digest)).toBeNull();
+        await blobs.put(digest, streamOf(bytes));
+        const before = (await blobs.stat(digest))!.modifiedAt!;
+        // Object stores keep modification times to the second.
+        await new Promise((resolve) => setTimeout(resolve, 1100));
+        const touchedAt = new Date();
+        expect(await blobs.touch(digest)).toBe(true);
+        const after = (await blobs.stat(digest))!;
+        expect(after.size).toBe(100);
+        expect(after.modifiedAt!.getTime()).toBeGreaterThan(before.getTime());
+        // A garbage collector that selected the blob before the touch must not delete it.
+        expect(await blobs.delete(digest, { unmodifiedSince: new Date(touchedAt.getTime() - 1000) })).toBe(
+          false,
+        );
+        expect((await read(await blobs.open(digest)))?.equals(bytes)).toBe(true);
+      }),
+    );
+
+    it(
       'deletes and enumerates blobs',
       use(async ({ storage: { blobs } }) => {
         const items = [content(10), content(20), content(30)];

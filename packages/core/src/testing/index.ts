@@ -24,6 +24,7 @@ import type { StoreConformanceOptions, StoreHarness } from './harness.js';
 import { metadataStoreTests } from './metadata-store.js';
 import { uploadStoreTests } from './upload-store.js';
 
+export { defineGcSuite, type GcSuiteOptions, withLatency } from './gc.js';
 export type { StoreConformanceOptions, StoreHarness } from './harness.js';
 
 /** Registers the store conformance tests (vitest) for one backend. */

@@ -33,6 +33,16 @@ export function metadataStoreTests(
         expect(links.map((l) => l.digest).sort()).toEqual([a, b].sort());
         for (const link of links)
           if (link.createdAt !== undefined) expect(link.createdAt).toBeInstanceOf(Date);
+        // Linking again refreshes the link's age (garbage collection's grace period).
+        const first = links.find((l) => l.digest === b)?.createdAt;
+        if (first) {
+          await new Promise((resolve) => setTimeout(resolve, 1100));
+          await metadata.linkBlob('x/y', b);
+          const again = (await all<BlobLink>(metadata.listBlobLinks('x/y'))).find(
+            (l) => l.digest === b,
+          )?.createdAt;
+          expect(again!.getTime()).toBeGreaterThan(first.getTime());
+        }
         expect(await metadata.unlinkBlob('x/y', a)).toBe(true);
         expect(await metadata.unlinkBlob('x/y', a)).toBe(false);
         expect(await metadata.hasBlobLink('x/y', a)).toBe(false);

@@ -1,5 +1,5 @@
 import { throwIfAborted } from '../../util/bytes.js';
-import type { BlobInfo, BlobOpenOptions, BlobPutOptions, BlobStore } from '../types.js';
+import type { BlobDeleteOptions, BlobInfo, BlobOpenOptions, BlobPutOptions, BlobStore } from '../types.js';
 
 interface StoredBlob {
   readonly data: Buffer;
@@ -42,8 +42,18 @@ export class MemoryBlobStore implements BlobStore {
     this.#blobs.set(digest, { data: Buffer.concat(chunks), modifiedAt: new Date() });
   }
 
-  async delete(digest: string): Promise<boolean> {
+  async delete(digest: string, options: BlobDeleteOptions = {}): Promise<boolean> {
+    const blob = this.#blobs.get(digest);
+    if (!blob) return false;
+    if (options.unmodifiedSince && blob.modifiedAt > options.unmodifiedSince) return false;
     return this.#blobs.delete(digest);
+  }
+
+  async touch(digest: string): Promise<boolean> {
+    const blob = this.#blobs.get(digest);
+    if (!blob) return false;
+    this.#blobs.set(digest, { data: blob.data, modifiedAt: new Date() });
+    return true;
   }
 
   async *list(): AsyncIterable<BlobInfo> {

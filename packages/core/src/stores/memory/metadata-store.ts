@@ -39,8 +39,7 @@ export class MemoryMetadataStore implements MetadataStore {
   }
 
   async linkBlob(repository: string, digest: string): Promise<void> {
-    const links = this.#ensure(repository).links;
-    if (!links.has(digest)) links.set(digest, new Date());
+    this.#ensure(repository).links.set(digest, new Date());
   }
 
   async hasBlobLink(repository: string, digest: string): Promise<boolean> {
