@@ -54,6 +54,7 @@ export type {
   BlobPutOptions,
   BlobStore,
   ByteWindow,
+  ConditionalDelete,
   HashState,
   ListPage,
   ManifestRecord,

@@ -119,8 +119,10 @@ export async function collectGarbage(ctx: RegistryContext, options: GcOptions = 
     if (!dryRun) {
       const stream = await blobs.open(digest);
       const subject = stream ? manifestSubject(await collectBytes(stream, 64 * 1024 * 1024)) : undefined;
+      // A push that rewrote the revision since it was selected keeps it.
+      if (!(await metadata.deleteManifest(repository, digest, { unmodifiedSince: new Date(cutoff) })))
+        continue;
       if (subject) await metadata.deleteReferrer(repository, subject, digest);
-      await metadata.deleteManifest(repository, digest);
     }
     deleted.manifests.push({ repository, digest });
     progress({ phase: 'sweep-manifests', done: i + 1, total: manifests.length });
@@ -128,7 +130,8 @@ export async function collectGarbage(ctx: RegistryContext, options: GcOptions = 
   for (const [i, k] of links.entries()) {
     check();
     const { repository, digest } = unkey(k);
-    if (!dryRun) await metadata.unlinkBlob(repository, digest);
+    if (!dryRun && !(await metadata.unlinkBlob(repository, digest, { unmodifiedSince: new Date(cutoff) })))
+      continue;
     deleted.links.push({ repository, digest });
     progress({ phase: 'sweep-links', done: i + 1, total: links.length });
   }

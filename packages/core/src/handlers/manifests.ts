@@ -98,63 +98,58 @@ export async function getManifest(
   return { status: 200, headers, body: manifest.bytes };
 }
 
-/** Blobs and manifests older than this are refreshed when a new manifest references them. */
-const REFRESH_AFTER_MS = 1000;
-
-/** What a manifest's references look like in the repository right now. */
-interface ReferenceCheck {
-  /** Referenced digests the repository lacks. */
-  readonly missing: string[];
-  /** Present blobs old enough that a concurrent garbage collection could select them. */
-  readonly staleBlobs: string[];
-}
-
 /** Checks that every blob a manifest references is linked and present, and every child manifest exists. */
-async function checkReferences(
+async function missingReferences(
   ctx: RegistryContext,
   name: string,
   manifest: ParsedManifest,
-): Promise<ReferenceCheck> {
+): Promise<string[]> {
   const { metadata, blobs } = ctx.storage;
-  const missing: string[] = [];
-  const staleBlobs: string[] = [];
-  const old = Date.now() - REFRESH_AFTER_MS;
-  await Promise.all([
-    // Foreign (non-distributable) layers live at their URLs and are never pushed.
-    ...manifest.blobs
-      .filter((d) => !(d.urls && d.urls.length > 0))
-      .map(async ({ digest }) => {
-        if (!tryParseDigest(digest)) return missing.push(digest);
-        const [linked, info] = await Promise.all([metadata.hasBlobLink(name, digest), blobs.stat(digest)]);
-        if (!linked || !info) return missing.push(digest);
-        if ((info.modifiedAt?.getTime() ?? 0) < old) staleBlobs.push(digest);
-      }),
-    ...manifest.manifests.map(async ({ digest }) => {
-      if (!tryParseDigest(digest) || !(await metadata.getManifest(name, digest))) return missing.push(digest);
-      if (((await blobs.stat(digest))?.modifiedAt?.getTime() ?? 0) < old) staleBlobs.push(digest);
+  const results = await Promise.all([
+    ...pushedBlobs(manifest).map(async (digest) => {
+      if (!tryParseDigest(digest)) return digest;
+      const [linked, info] = await Promise.all([metadata.hasBlobLink(name, digest), blobs.stat(digest)]);
+      return linked && info ? null : digest;
     }),
+    ...manifest.manifests.map(async ({ digest }) =>
+      tryParseDigest(digest) && (await metadata.getManifest(name, digest)) ? null : digest,
+    ),
   ]);
-  return { missing: [...new Set(missing)], staleBlobs: [...new Set(staleBlobs)] };
+  return [...new Set(results.filter((digest): digest is string => digest !== null))];
+}
+
+/** The blobs a manifest references that must have been pushed (foreign layers live at their URLs). */
+function pushedBlobs(manifest: ParsedManifest): string[] {
+  return manifest.blobs.filter((d) => !(d.urls && d.urls.length > 0)).map((d) => d.digest);
 }
 
 /**
- * Marks old referenced content as in use (relinked, touched), so a garbage collection that
- * selected it before this push sees it as fresh and keeps it.
+ * Marks every referenced item as just used (blobs touched, links and child revisions rewritten),
+ * so that a garbage collection that selected any of them before this push refuses to delete it.
+ * Resolves the references that turned out to be gone.
  */
 async function refreshReferences(
   ctx: RegistryContext,
   name: string,
   manifest: ParsedManifest,
-  stale: string[],
-): Promise<void> {
+): Promise<string[]> {
   const { metadata, blobs } = ctx.storage;
-  const isBlob = new Set(manifest.blobs.map((d) => d.digest));
-  await Promise.all(
-    stale.map(async (digest) => {
-      if (isBlob.has(digest)) await metadata.linkBlob(name, digest);
-      await blobs.touch?.(digest);
+  const touch = async (digest: string) =>
+    blobs.touch ? blobs.touch(digest) : (await blobs.stat(digest)) !== null;
+  const results = await Promise.all([
+    ...pushedBlobs(manifest).map(async (digest) => {
+      if (!(await touch(digest))) return digest;
+      await metadata.linkBlob(name, digest);
+      return null;
     }),
-  );
+    ...manifest.manifests.map(async ({ digest }) => {
+      const record = await metadata.getManifest(name, digest);
+      if (!record || !(await touch(digest))) return digest;
+      if (record.mediaType) await metadata.putManifest(name, { digest, mediaType: record.mediaType });
+      return null;
+    }),
+  ]);
+  return results.filter((digest): digest is string => digest !== null);
 }
 
 function blobUnknown(missing: string[]): RegistryError {
@@ -231,9 +226,10 @@ export async function putManifest(
   const manifest = parseManifest(bytes, request.headers.get('content-type') ?? '');
   const verify = !ctx.features.sparseManifests;
   if (verify) {
-    const { missing, staleBlobs } = await checkReferences(ctx, name, manifest);
+    const missing = await missingReferences(ctx, name, manifest);
     if (missing.length > 0) throw blobUnknown(missing);
-    await refreshReferences(ctx, name, manifest, staleBlobs);
+    const gone = await refreshReferences(ctx, name, manifest);
+    if (gone.length > 0) throw blobUnknown(gone);
   }
   const tags = ref.kind === 'tag' ? [ref.tag, ...extraTags.filter((t) => t !== ref.tag)] : extraTags;
   if (ref.kind === 'tag') await checkTagPreconditions(ctx, request, name, ref.tag);
@@ -261,7 +257,7 @@ export async function putManifest(
   if (verify) {
     // A garbage collection elsewhere may have swept a reference between the check and the tag
     // writes: never leave a tag on an incomplete image.
-    const { missing } = await checkReferences(ctx, name, manifest);
+    const missing = await missingReferences(ctx, name, manifest);
     if (missing.length > 0) {
       await Promise.all(
         tags.map((tag, i) =>

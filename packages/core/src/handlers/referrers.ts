@@ -67,7 +67,12 @@ export async function listReferrers(
 
   const byDigest = new Map<string, ReferrerDescriptor>();
   for (const d of await taggedReferrers(ctx, name, digest)) byDigest.set(d.digest, d);
-  for (const d of await ctx.storage.metadata.listReferrers(name, digest)) byDigest.set(d.digest, d);
+  const indexed = await ctx.storage.metadata.listReferrers(name, digest);
+  // An entry whose revision is gone (a crash between the two deletes) is not listed.
+  const live = await Promise.all(indexed.map((d) => ctx.storage.metadata.getManifest(name, d.digest)));
+  indexed.forEach((d, i) => {
+    if (live[i]) byDigest.set(d.digest, d);
+  });
   let referrers = [...byDigest.values()].sort((a, b) =>
     a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0,
   );

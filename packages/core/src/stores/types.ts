@@ -28,11 +28,17 @@ export interface BlobPutOptions {
   readonly signal?: AbortSignal;
 }
 
-/** Options of {@link BlobStore.delete}. */
-export interface BlobDeleteOptions {
-  /** Only remove the blob if it was not modified (or touched) after this date. */
+/**
+ * A deletion that garbage collection makes conditional: the item goes only if it was not written
+ * (or touched) after `unmodifiedSince`, so a push that reused it after the collection selected it
+ * wins. Backends make the check and the removal as atomic as they can.
+ */
+export interface ConditionalDelete {
   readonly unmodifiedSince?: Date;
 }
+
+/** Options of {@link BlobStore.delete}. */
+export type BlobDeleteOptions = ConditionalDelete;
 
 /** Options of {@link BlobStore.open}. */
 export interface BlobOpenOptions {
@@ -63,7 +69,8 @@ export interface BlobStore {
    *   with exactly the bytes `source` produced;
    * - if `source` throws (bad digest, client abort, I/O error), nothing becomes visible and no
    *   temporary data is left behind; the error is rethrown;
-   * - writing a digest that already exists succeeds, and readers see a complete blob throughout.
+   * - writing a digest that already exists succeeds, and readers see a complete blob throughout;
+   * - afterwards the blob's `modifiedAt` is the time of this call (also when it already existed).
    */
   put(digest: string, source: AsyncIterable<Uint8Array>, options?: BlobPutOptions): Promise<void>;
 
@@ -189,6 +196,7 @@ export interface UploadStore {
    * - throws {@link UploadOffsetError} when `size` differs from the staged size (nothing changes);
    * - the blob becomes visible complete or not at all; if the blob already exists (another upload
    *   of the same content committed first) the commit still succeeds and the blob stays complete;
+   * - afterwards the blob's `modifiedAt` is the time of the commit (also when it already existed);
    * - throws `BLOB_UPLOAD_UNKNOWN` when the session does not exist.
    */
   commit(id: string, options: UploadCommitOptions): Promise<void>;
@@ -242,20 +250,29 @@ export interface MetadataStore {
   linkBlob(repository: string, digest: string): Promise<void>;
   /** Whether the repository links the blob. */
   hasBlobLink(repository: string, digest: string): Promise<boolean>;
-  /** Removes a blob link; resolves whether it existed. */
-  unlinkBlob(repository: string, digest: string): Promise<boolean>;
+  /**
+   * Removes a blob link; resolves whether it was removed. With `unmodifiedSince`, only if the link
+   * was not (re)written after that date.
+   */
+  unlinkBlob(repository: string, digest: string, options?: ConditionalDelete): Promise<boolean>;
   /** Enumerates a repository's blob links. */
   listBlobLinks(repository: string): AsyncIterable<BlobLink>;
 
-  /** Records a manifest revision (idempotent; a later call may update the media type). */
+  /**
+   * Records a manifest revision (idempotent; a later call may update the media type and refreshes
+   * the revision's `createdAt`).
+   */
   putManifest(
     repository: string,
     record: { readonly digest: string; readonly mediaType: string },
   ): Promise<void>;
   /** A manifest revision, or `null`. */
   getManifest(repository: string, digest: string): Promise<ManifestRecord | null>;
-  /** Removes a manifest revision (not its tags: core deletes those first); resolves whether it existed. */
-  deleteManifest(repository: string, digest: string): Promise<boolean>;
+  /**
+   * Removes a manifest revision (not its tags: core deletes those first); resolves whether it was
+   * removed. With `unmodifiedSince`, only if the revision was not (re)written after that date.
+   */
+  deleteManifest(repository: string, digest: string, options?: ConditionalDelete): Promise<boolean>;
   /** Enumerates a repository's manifest revisions. */
   listManifests(repository: string): AsyncIterable<ManifestRecord>;
 

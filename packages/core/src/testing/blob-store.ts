@@ -150,6 +150,12 @@ export function blobStoreTests(use: (body: (h: StoreHarness) => Promise<void>) =
         const after = (await blobs.stat(digest))!;
         expect(after.size).toBe(100);
         expect(after.modifiedAt!.getTime()).toBeGreaterThan(before.getTime());
+        // Writing the same content again refreshes the age as well.
+        await new Promise((resolve) => setTimeout(resolve, 1100));
+        await blobs.put(digest, streamOf(bytes));
+        expect((await blobs.stat(digest))!.modifiedAt!.getTime()).toBeGreaterThan(
+          after.modifiedAt!.getTime(),
+        );
         // A garbage collector that selected the blob before the touch must not delete it.
         expect(await blobs.delete(digest, { unmodifiedSince: new Date(touchedAt.getTime() - 1000) })).toBe(
           false,

@@ -330,6 +330,14 @@ export function defineGcSuite(options: GcSuiteOptions): void {
         // The tag each worker owns, and the image its last successful push put there.
         const expected = new Map<string, { repo: string; tag: string; img: Image }>();
         const failures: string[] = [];
+        // Operations on a tag bump its generation; a pull that overlapped one proves nothing.
+        const generation = new Map<string, number>();
+        const busy = new Set<string>();
+        const begin = (k: string) => {
+          busy.add(k);
+          generation.set(k, (generation.get(k) ?? 0) + 1);
+        };
+        const end = (k: string) => busy.delete(k);
         let stop = false;
         let pushes = 0;
         let collections = 0;
@@ -352,26 +360,32 @@ export function defineGcSuite(options: GcSuiteOptions): void {
               await pushBlob(registry, repo, b);
             }
             if (i % 5 === 4) await sleep(60); // blobs older than the grace period before the manifest
+            begin(`${repo} ${tag}`);
             const status = await putManifest(registry, repo, tag, img);
             if (status === 201) {
               expected.set(`${repo} ${tag}`, { repo, tag, img });
               pushes++;
             }
+            end(`${repo} ${tag}`);
             if (i % 7 === 6) {
               // Delete an older tag of ours.
               const old = `w${w}-t${(i + 1) % 3}`;
+              begin(`${repo} ${old}`);
               const res = await registry.fetch(`/v2/${repo}/manifests/${old}`, { method: 'DELETE' });
               if (res.status === 202) expected.delete(`${repo} ${old}`);
+              end(`${repo} ${old}`);
             }
           }
         };
 
         const verifier = async () => {
           while (!stop) {
-            for (const { repo, tag, img } of [...expected.values()]) {
+            for (const [k, { repo, tag, img }] of [...expected.entries()]) {
+              if (busy.has(k)) continue;
+              const before = generation.get(k);
               const problem = await verifyPull(collector, repo, tag, img);
-              // The tag may have moved since the snapshot; only a tag still on this image counts.
-              if (problem && expected.get(`${repo} ${tag}`)?.img === img) failures.push(problem);
+              const still = expected.get(k)?.img === img;
+              if (problem && still && !busy.has(k) && generation.get(k) === before) failures.push(problem);
             }
             await sleep(10);
           }

@@ -71,6 +71,37 @@ export function metadataStoreTests(
     );
 
     it(
+      'deletes links and revisions conditionally, and refreshes them when rewritten',
+      use(async ({ storage: { metadata } }) => {
+        const digest = content(5).digest;
+        await metadata.linkBlob('r', digest);
+        await metadata.putManifest('r', { digest, mediaType: 'application/vnd.oci.image.manifest.v1+json' });
+        const past = new Date(Date.now() - 60_000);
+        // Written after `past`: a collection that selected them earlier must not delete them.
+        expect(await metadata.unlinkBlob('r', digest, { unmodifiedSince: past })).toBe(false);
+        expect(await metadata.deleteManifest('r', digest, { unmodifiedSince: past })).toBe(false);
+        expect(await metadata.hasBlobLink('r', digest)).toBe(true);
+        expect(await metadata.getManifest('r', digest)).not.toBeNull();
+        const before = (await metadata.getManifest('r', digest))?.createdAt;
+        if (before) {
+          await new Promise((resolve) => setTimeout(resolve, 1100));
+          await metadata.putManifest('r', {
+            digest,
+            mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          });
+          expect((await metadata.getManifest('r', digest))!.createdAt!.getTime()).toBeGreaterThan(
+            before.getTime(),
+          );
+        }
+        const future = new Date(Date.now() + 60_000);
+        expect(await metadata.unlinkBlob('r', digest, { unmodifiedSince: future })).toBe(true);
+        expect(await metadata.deleteManifest('r', digest, { unmodifiedSince: future })).toBe(true);
+        expect(await metadata.hasBlobLink('r', digest)).toBe(false);
+        expect(await metadata.getManifest('r', digest)).toBeNull();
+      }),
+    );
+
+    it(
       'points, moves, lists and deletes tags in ASCIIbetical order',
       use(async ({ storage: { metadata } }) => {
         const d1 = content(5).digest;

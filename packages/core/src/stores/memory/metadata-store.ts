@@ -1,4 +1,11 @@
-import type { BlobLink, ListPage, ManifestRecord, MetadataStore, ReferrerDescriptor } from '../types.js';
+import type {
+  BlobLink,
+  ConditionalDelete,
+  ListPage,
+  ManifestRecord,
+  MetadataStore,
+  ReferrerDescriptor,
+} from '../types.js';
 
 interface Repository {
   readonly links: Map<string, Date>;
@@ -46,8 +53,11 @@ export class MemoryMetadataStore implements MetadataStore {
     return this.#repo(repository)?.links.has(digest) ?? false;
   }
 
-  async unlinkBlob(repository: string, digest: string): Promise<boolean> {
-    return this.#repo(repository)?.links.delete(digest) ?? false;
+  async unlinkBlob(repository: string, digest: string, options: ConditionalDelete = {}): Promise<boolean> {
+    const links = this.#repo(repository)?.links;
+    const createdAt = links?.get(digest);
+    if (!links || !createdAt || isNewer(createdAt, options)) return false;
+    return links.delete(digest);
   }
 
   async *listBlobLinks(repository: string): AsyncIterable<BlobLink> {
@@ -55,9 +65,10 @@ export class MemoryMetadataStore implements MetadataStore {
   }
 
   async putManifest(repository: string, record: { digest: string; mediaType: string }): Promise<void> {
-    const manifests = this.#ensure(repository).manifests;
-    const createdAt = manifests.get(record.digest)?.createdAt ?? new Date();
-    manifests.set(record.digest, { mediaType: record.mediaType, createdAt });
+    this.#ensure(repository).manifests.set(record.digest, {
+      mediaType: record.mediaType,
+      createdAt: new Date(),
+    });
   }
 
   async getManifest(repository: string, digest: string): Promise<ManifestRecord | null> {
@@ -65,8 +76,15 @@ export class MemoryMetadataStore implements MetadataStore {
     return manifest ? { digest, ...manifest } : null;
   }
 
-  async deleteManifest(repository: string, digest: string): Promise<boolean> {
-    return this.#repo(repository)?.manifests.delete(digest) ?? false;
+  async deleteManifest(
+    repository: string,
+    digest: string,
+    options: ConditionalDelete = {},
+  ): Promise<boolean> {
+    const manifests = this.#repo(repository)?.manifests;
+    const record = manifests?.get(digest);
+    if (!manifests || !record || isNewer(record.createdAt, options)) return false;
+    return manifests.delete(digest);
   }
 
   async *listManifests(repository: string): AsyncIterable<ManifestRecord> {
@@ -119,6 +137,10 @@ export class MemoryMetadataStore implements MetadataStore {
     const repo = this.#repo(repository);
     return repo !== undefined && !isEmpty(repo);
   }
+}
+
+function isNewer(date: Date, options: ConditionalDelete): boolean {
+  return options.unmodifiedSince !== undefined && date > options.unmodifiedSince;
 }
 
 function isEmpty(repo: Repository): boolean {
