@@ -1,7 +1,5 @@
 import { createMemoryStorage, type RegistryStorage } from '@wharf/core';
 import type { ServerConfig } from './config.js';
-import { createFsStorageFromConfig } from './storage-fs.js';
-import { createS3StorageFromConfig } from './storage-s3.js';
 
 /** Storage plus whatever must be released at shutdown. */
 export interface ServerStorage {
@@ -14,9 +12,10 @@ export async function createStorage(config: ServerConfig): Promise<ServerStorage
   switch (config.storage) {
     case 'memory':
       return { storage: createMemoryStorage(), close: async () => {} };
+    // Loaded on demand: a backend (and its SDK) costs nothing unless it is chosen.
     case 'fs':
-      return createFsStorageFromConfig(config);
+      return (await import('./storage-fs.js')).createFsStorageFromConfig(config);
     case 's3':
-      return createS3StorageFromConfig(config);
+      return (await import('./storage-s3.js')).createS3StorageFromConfig(config);
   }
 }

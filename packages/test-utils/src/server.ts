@@ -62,7 +62,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Ser
       reject(new Error(`server did not start in time:\n${output}`));
     }, options.timeoutMs ?? 30_000);
     const check = (): void => {
-      const match = /(?:wharf listening|registry) on (http:\/\/\S+)/.exec(output);
+      const match = /(?:listening|registry) on (http:\/\/\S+)/.exec(output);
       if (match) {
         clearTimeout(timer);
         resolve(match[1]!);

@@ -1,0 +1,53 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+// The same configuration and storage selection as the standalone server (PORT, HOST,
+// WHARF_STORAGE=memory|fs|s3, WHARF_ROOT, S3_*).
+import { readConfig } from '../../server/src/config.js';
+import { createStorage } from '../../server/src/storage.js';
+import { createApp } from './app.js';
+import { DEMO_USERS, parseUsers } from './users.js';
+
+const config = readConfig();
+const users = process.env.EXPRESS_APP_USERS ? await parseUsers(process.env.EXPRESS_APP_USERS) : DEMO_USERS;
+const { storage, close } = await createStorage(config);
+const { app } = createApp({
+  users,
+  storage,
+  logger: {
+    warn: (message, fields) => console.warn(message, fields ?? ''),
+    error: (message, fields) => console.error(message, fields ?? ''),
+  },
+});
+
+const server = createServer(app);
+// Large layers over slow links: never time a request out mid-transfer.
+server.requestTimeout = 0;
+server.headersTimeout = 60_000;
+server.keepAliveTimeout = 65_000;
+
+server.listen(config.port, config.host, () => {
+  const { port } = server.address() as AddressInfo;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  console.log(`express-app listening on http://${host}:${port}`);
+  console.log(
+    `registry on http://${host}:${port} (storage: ${config.storage}; users: ${[...users.keys()].join(', ')})`,
+  );
+});
+
+let stopping = false;
+function shutdown(signal: string): void {
+  if (stopping) return;
+  stopping = true;
+  console.log(`express-app: ${signal}, shutting down`);
+  server.close(() => {
+    close().finally(() => process.exit(0));
+  });
+  server.closeIdleConnections();
+  // Give in-flight transfers a moment, then cut them.
+  setTimeout(() => {
+    server.closeAllConnections();
+    process.exit(0);
+  }, 5_000).unref();
+}
+process.on('SIGINT', () => shutdown('SIGINT'));
+process.on('SIGTERM', () => shutdown('SIGTERM'));
