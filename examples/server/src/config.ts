@@ -1,3 +1,5 @@
+import { type AuthConfig, readAuthConfig } from './auth.js';
+
 /** Which storage backend the server runs on. */
 export type StorageKind = 'memory' | 'fs' | 's3';
 
@@ -10,6 +12,8 @@ export interface S3Config {
   readonly accessKeyId: string | undefined;
   readonly secretAccessKey: string | undefined;
   readonly forcePathStyle: boolean;
+  /** Answer blob GETs with a 307 to a presigned URL (`S3_REDIRECT`). */
+  readonly redirect: boolean;
 }
 
 /** The server's configuration, read from the environment. */
@@ -20,6 +24,8 @@ export interface ServerConfig {
   /** Filesystem storage root (`WHARF_ROOT`). */
   readonly root: string;
   readonly s3: S3Config;
+  /** Authentication (`WHARF_AUTH*`, `WHARF_HTPASSWD`, `WHARF_TOKEN_*`). */
+  readonly auth: AuthConfig;
 }
 
 function bool(value: string | undefined, fallback: boolean): boolean {
@@ -51,6 +57,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       accessKeyId: env.S3_ACCESS_KEY_ID || undefined,
       secretAccessKey: env.S3_SECRET_ACCESS_KEY || undefined,
       forcePathStyle: bool(env.S3_FORCE_PATH_STYLE, true),
+      redirect: bool(env.S3_REDIRECT, false),
     },
+    auth: readAuthConfig(env),
   };
 }

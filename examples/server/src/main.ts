@@ -3,20 +3,24 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRegistry } from '@wharf/core';
 import { createHandler } from '@wharf/http-node';
+import { createAuth } from './auth.js';
 import { readConfig } from './config.js';
 import { createStorage } from './storage.js';
 
 const config = readConfig();
 const { storage, close } = await createStorage(config);
+const logger = {
+  warn: (message: string, fields?: Record<string, unknown>) => console.warn(message, fields ?? ''),
+  error: (message: string, fields?: Record<string, unknown>) => console.error(message, fields ?? ''),
+};
+const auth = await createAuth(config.auth, logger);
 const registry = createRegistry({
   storage,
-  logger: {
-    warn: (message, fields) => console.warn(message, fields ?? ''),
-    error: (message, fields) => console.error(message, fields ?? ''),
-  },
+  logger,
+  ...(auth.authorize ? { authorize: auth.authorize } : {}),
 });
 
-const server = createServer(createHandler(registry));
+const server = createServer(auth.route(createHandler(registry)));
 // Large layers over slow links: never time a request out mid-transfer.
 server.requestTimeout = 0;
 server.headersTimeout = 60_000;

@@ -26,8 +26,13 @@ export interface RegistryContext {
   readonly liveHashers: LiveHashers;
   /** Throws `UNAUTHORIZED` / `DENIED` unless the hook allows the action. */
   authorize(request: RegistryRequest, action: RegistryAction, repository?: string): Promise<void>;
-  /** Whether the hook allows the action (for checks that degrade instead of failing). */
-  allows(request: RegistryRequest, action: RegistryAction, repository?: string): Promise<boolean>;
+  /** Whether the hook allows a check made on behalf of another request (it degrades instead of failing). */
+  allows(
+    request: RegistryRequest,
+    action: RegistryAction,
+    repository: string,
+    purpose: 'catalog' | 'mount',
+  ): Promise<boolean>;
   /** Whether access control is configured (an `authorize` hook). */
   readonly guarded: boolean;
   /** Delivers an event without letting the listener affect the response. */
@@ -55,9 +60,15 @@ export function createContext(options: RegistryOptions): RegistryContext {
     request: RegistryRequest,
     action: RegistryAction,
     repository?: string,
+    purpose?: 'catalog' | 'mount',
   ): Promise<AuthDecision> {
     if (!hook) return true;
-    return hook({ action, request, ...(repository === undefined ? {} : { repository }) });
+    return hook({
+      action,
+      request,
+      ...(repository === undefined ? {} : { repository }),
+      ...(purpose === undefined ? {} : { purpose }),
+    });
   }
 
   return {
@@ -80,8 +91,8 @@ export function createContext(options: RegistryOptions): RegistryContext {
       }
       throw new RegistryError('DENIED', decision.message ? { message: decision.message } : {});
     },
-    async allows(request, action, repository) {
-      const decision = await decide(request, action, repository);
+    async allows(request, action, repository, purpose) {
+      const decision = await decide(request, action, repository, purpose);
       return decision === true || (typeof decision === 'object' && decision.allow);
     },
     emit(event) {

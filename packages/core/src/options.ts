@@ -13,6 +13,11 @@ export interface AuthorizeContext {
   /** The repository, for `pull`, `push` and `delete`. */
   readonly repository?: string;
   readonly request: RegistryRequest;
+  /**
+   * Set when the check is on behalf of another request rather than the request's own action:
+   * `catalog` filters `_catalog` entries by `pull`; `mount` checks `pull` on a mount's source.
+   */
+  readonly purpose?: 'catalog' | 'mount';
 }
 
 /**
@@ -30,7 +35,10 @@ export type AuthDecision =
       readonly message?: string;
     };
 
-/** Decides whether a request may proceed. */
+/**
+ * Decides whether a request may proceed. It may also throw a `RegistryError` for other outcomes
+ * (for example `TOOMANYREQUESTS` with a `Retry-After` header), which is sent as is.
+ */
 export type Authorizer = (context: AuthorizeContext) => AuthDecision | Promise<AuthDecision>;
 
 /** A structured logger; `console` fits, and so does any object with these methods. */

@@ -94,9 +94,12 @@ describe('authorize hook', () => {
   });
 
   it('lists only the repositories the caller may pull from in the catalog, paginating over them', async () => {
+    const purposes = new Set<string | undefined>();
     const { client } = setup({
-      authorize: ({ action, repository, request }) =>
-        action !== 'pull' || request.headers.get('x-user') === null || repository!.startsWith('team/'),
+      authorize: ({ action, repository, request, purpose }) => {
+        if (action === 'pull') purposes.add(purpose);
+        return action !== 'pull' || request.headers.get('x-user') === null || repository!.startsWith('team/');
+      },
     });
     for (const name of ['a', 'team/a', 'b', 'team/b', 'c', 'team/c', 'z'])
       await client.pushBlob(name, Buffer.from(name));
@@ -110,6 +113,8 @@ describe('authorize hook', () => {
     const rest = await client.request('GET', '/v2/_catalog?n=2&last=team%2Fb', user);
     expect(await rest.json()).toEqual({ repositories: ['team/c'] });
     expect(rest.headers.get('link')).toBeNull();
+    // Entries are checked on behalf of the catalog request, and say so.
+    expect([...purposes]).toEqual(['catalog']);
   });
 
   it('turns a from-less mount into an upload under access control (no existence oracle)', async () => {

@@ -480,13 +480,18 @@ describe('cross-repository mount', () => {
       (await disabled.client.request('POST', `/v2/dst/blobs/uploads/?mount=${digest}&from=src`)).status,
     ).toBe(202);
 
+    const purposes: Array<string | undefined> = [];
     const guarded = setup({
-      authorize: ({ action, repository }) => !(action === 'pull' && repository === 'secret'),
+      authorize: ({ action, repository, purpose }) => {
+        if (action === 'pull') purposes.push(purpose);
+        return !(action === 'pull' && repository === 'secret');
+      },
     });
     await guarded.client.pushBlob('secret', bytes);
     const res = await guarded.client.request('POST', `/v2/dst/blobs/uploads/?mount=${digest}&from=secret`);
     expect(res.status).toBe(202);
     expect((await guarded.client.request('HEAD', `/v2/dst/blobs/${digest}`)).status).toBe(404);
+    expect(purposes).toEqual(['mount', undefined]);
   });
 
   it('rejects an invalid mount digest or source name with 400', async () => {

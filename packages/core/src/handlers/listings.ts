@@ -72,7 +72,7 @@ function visibleRepositories(
         ...(cursor === undefined ? {} : { after: cursor }),
         limit: Math.max(limit, 100),
       });
-      const allowed = await Promise.all(batch.map((name) => ctx.allows(request, 'pull', name)));
+      const allowed = await Promise.all(batch.map((name) => ctx.allows(request, 'pull', name, 'catalog')));
       for (const [i, name] of batch.entries()) {
         if (allowed[i]) visible.push(name);
         if (visible.length === limit) return visible;

@@ -136,7 +136,7 @@ async function tryMount(
     const source = assertRepositoryName(from);
     if (!ctx.features.mount) return false;
     // Without pull access to the source the mount silently becomes an upload: nothing leaks.
-    if (!(await ctx.allows(request, 'pull', source))) return false;
+    if (!(await ctx.allows(request, 'pull', source, 'mount'))) return false;
     if (!(await ctx.storage.metadata.hasBlobLink(source, digest))) return false;
   } else if (!ctx.features.automaticMount || ctx.guarded) {
     // Under access control a from-less mount would reveal that a blob exists somewhere the caller
