@@ -5,9 +5,11 @@ import { createRegistry } from '@wharf/core';
 import { createHandler } from '@wharf/http-node';
 import { createAuth } from './auth.js';
 import { readConfig } from './config.js';
+import { readGcSettings, runGcCommand, schedulePeriodicGc } from './gc.js';
 import { createStorage } from './storage.js';
 
 const config = readConfig();
+const gcSettings = readGcSettings();
 const { storage, close } = await createStorage(config);
 const logger = {
   warn: (message: string, fields?: Record<string, unknown>) => console.warn(message, fields ?? ''),
@@ -20,6 +22,14 @@ const registry = createRegistry({
   ...(auth.authorize ? { authorize: auth.authorize } : {}),
 });
 
+// `wharf gc [options]`: one collection on the configured storage, then exit.
+if (process.argv[2] === 'gc') {
+  const code = await runGcCommand(registry, process.argv.slice(3), gcSettings, process);
+  await close();
+  process.exit(code);
+}
+
+const stopGc = schedulePeriodicGc(registry, gcSettings, (line) => console.log(line));
 const server = createServer(auth.route(createHandler(registry)));
 // Large layers over slow links: never time a request out mid-transfer.
 server.requestTimeout = 0;
@@ -38,7 +48,9 @@ function shutdown(signal: string): void {
   stopping = true;
   console.log(`wharf: ${signal}, shutting down`);
   server.close(() => {
-    close().finally(() => process.exit(0));
+    stopGc()
+      .then(close)
+      .finally(() => process.exit(0));
   });
   server.closeIdleConnections();
   // Give in-flight transfers a moment, then cut them.
