@@ -40,7 +40,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const port = Number(env.PORT ?? 5000);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new Error(`PORT must be a port number, got ${env.PORT}`);
-  const storage = env.WHARF_STORAGE ?? 'memory';
+  const storage = env.WHARF_STORAGE ?? 'fs';
   if (storage !== 'memory' && storage !== 'fs' && storage !== 's3') {
     throw new Error(`WHARF_STORAGE must be memory, fs or s3, got ${JSON.stringify(storage)}`);
   }

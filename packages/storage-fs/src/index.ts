@@ -1,14 +1,105 @@
-import type { RegistryStorage } from '@wharf/core';
+/**
+ * `@wharf/storage-fs`: wharf's storage on a local directory, in the layout of CNCF distribution's
+ * filesystem driver, so a tree written by `registry` (distribution 2.x) is served by wharf and a
+ * tree written by wharf is served by `registry`.
+ *
+ * @example
+ * ```ts
+ * import { createRegistry } from '@wharf/core';
+ * import { createFsStorage } from '@wharf/storage-fs';
+ *
+ * const storage = await createFsStorage({ root: './data' });
+ * const registry = createRegistry({ storage });
+ * ```
+ *
+ * @packageDocumentation
+ */
+import * as fsp from 'node:fs/promises';
+import type { BlobStore, RegistryStorage } from '@wharf/core';
+import { FsBlobStore } from './blob-store.js';
+import { type FsOperations, Io } from './io.js';
+import { Layout } from './layout.js';
+import { FsMetadataStore } from './metadata-store.js';
+import { FsUploadStore } from './upload-store.js';
+
+export type { FsOperations } from './io.js';
 
 /** Options of {@link createFsStorage}. */
 export interface FsStorageOptions {
-  /** The storage root directory (created if missing). */
+  /**
+   * The storage root directory (created if missing). Data lives under
+   * `<root>/docker/registry/v2/`, as with distribution's `rootdirectory`.
+   */
   readonly root: string;
+  /**
+   * Flush file data and directory entries to disk before a write is acknowledged, so that what a
+   * client was told is stored survives power loss. Default `true`; turn off only for disposable
+   * data (a crash of the process alone never loses acknowledged writes either way).
+   */
+  readonly fsync?: boolean;
+  /**
+   * Milliseconds after which an untouched temporary file, or a session directory without its
+   * record, counts as the leftover of a crashed writer; listing upload sessions (garbage
+   * collection) removes them. Default 24 hours.
+   */
+  readonly reapAfter?: number;
+  /**
+   * Replacements for the `node:fs/promises` functions the store calls. Meant for fault-injection
+   * tests (simulating a full disk, a permission error or descriptor exhaustion).
+   */
+  readonly fs?: Partial<FsOperations>;
 }
 
-/** Filesystem storage (placeholder until the backend lands). */
-export async function createFsStorage(
-  _options: FsStorageOptions,
-): Promise<RegistryStorage & { close(): Promise<void> }> {
-  throw new Error('not implemented');
+/** Filesystem storage: the three stores plus the root they live in. */
+export interface FsStorage extends RegistryStorage {
+  /** The blob store; it implements the optional `touch`. */
+  readonly blobs: BlobStore & Required<Pick<BlobStore, 'touch'>>;
+  /** The resolved storage root. */
+  readonly root: string;
+  /** Releases in-memory caches. Nothing needs flushing: every acknowledged write is on disk. */
+  close(): Promise<void>;
+}
+
+const DEFAULT_REAP_AFTER_MS = 24 * 60 * 60 * 1000;
+
+const NODE_FS: FsOperations = {
+  open: fsp.open,
+  rename: fsp.rename,
+  link: fsp.link,
+  unlink: fsp.unlink,
+  mkdir: fsp.mkdir,
+  rmdir: fsp.rmdir,
+  rm: fsp.rm,
+  readdir: fsp.readdir,
+  stat: fsp.stat,
+  utimes: fsp.utimes,
+};
+
+/**
+ * Opens (creating if needed) filesystem storage at `options.root`. Several processes may share one
+ * root — replicas on one machine, or wharf next to distribution's `registry` — because every
+ * state change is a single atomic rename(2) or link(2) and no state is kept in memory.
+ *
+ * The root must be a local POSIX file system with hard links (ext4, xfs, btrfs, tmpfs, overlayfs):
+ * upload chunks are claimed with link(2).
+ */
+export async function createFsStorage(options: FsStorageOptions): Promise<FsStorage> {
+  const layout = new Layout(options.root);
+  const fs: FsOperations = { ...NODE_FS, ...options.fs };
+  const io = new Io(fs, options.fsync ?? true, (prefix) => layout.temp(prefix));
+  for (const dir of [layout.blobsDir, layout.repositoriesDir, layout.uploadsDir, layout.tmpDir]) {
+    await fs.mkdir(dir, { recursive: true });
+  }
+  const blobs = new FsBlobStore(layout, io);
+  const uploads = new FsUploadStore(layout, io, blobs, options.reapAfter ?? DEFAULT_REAP_AFTER_MS);
+  const metadata = new FsMetadataStore(layout, io);
+  return {
+    blobs,
+    uploads,
+    metadata,
+    root: layout.root,
+    async close() {
+      uploads.forget();
+    },
+  };
 }

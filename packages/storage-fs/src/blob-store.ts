@@ -1,0 +1,113 @@
+import { join } from 'node:path';
+import {
+  type BlobDeleteOptions,
+  type BlobInfo,
+  type BlobOpenOptions,
+  type BlobPutOptions,
+  type BlobStore,
+  tryParseDigest,
+} from '@wharf/core';
+import { type Io, isMissing } from './io.js';
+import type { Layout } from './layout.js';
+
+/**
+ * Blobs at `blobs/<alg>/<2 hex>/<hex>/data`. A blob appears only by rename(2) of a complete,
+ * synced file, so readers never see a partial blob and concurrent writers of one digest all win.
+ */
+export class FsBlobStore implements BlobStore {
+  readonly #layout: Layout;
+  readonly #io: Io;
+
+  constructor(layout: Layout, io: Io) {
+    this.#layout = layout;
+    this.#io = io;
+  }
+
+  async stat(digest: string): Promise<BlobInfo | null> {
+    try {
+      const info = await this.#io.fs.stat(this.#layout.blobData(digest));
+      if (!info.isFile()) return null;
+      return { digest, size: info.size, modifiedAt: info.mtime };
+    } catch (error) {
+      if (isMissing(error)) return null;
+      throw error;
+    }
+  }
+
+  async open(digest: string, options: BlobOpenOptions = {}): Promise<AsyncIterable<Uint8Array> | null> {
+    return this.#io.openRange(this.#layout.blobData(digest), options.range, options.signal);
+  }
+
+  async put(digest: string, source: AsyncIterable<Uint8Array>, options: BlobPutOptions = {}): Promise<void> {
+    const target = this.#layout.blobData(digest);
+    const temp = this.#io.temp('blob');
+    try {
+      const handle = await this.#io.create(temp);
+      try {
+        await this.#io.writeStream(handle, source, options.signal);
+        await this.#io.datasync(handle);
+      } finally {
+        await handle.close();
+      }
+      await this.#io.renameInto(temp, target);
+    } catch (error) {
+      await this.#io.unlink(temp).catch(() => false);
+      throw error;
+    }
+  }
+
+  /**
+   * Moves a complete, synced file into place as the blob (the upload store's commit).
+   * `onRenamed` runs once the blob is visible (the file is gone from its old place).
+   */
+  async install(digest: string, file: string, onRenamed?: () => void): Promise<void> {
+    await this.#io.renameInto(file, this.#layout.blobData(digest), onRenamed);
+  }
+
+  /**
+   * Whether the blob already exists with `size` bytes; if so its modification time is refreshed
+   * (garbage collection's grace period then protects it as a fresh upload) and its entry synced.
+   */
+  async refresh(digest: string, size: number): Promise<boolean> {
+    const path = this.#layout.blobData(digest);
+    try {
+      const info = await this.#io.fs.stat(path);
+      if (!info.isFile() || info.size !== size) return false;
+    } catch (error) {
+      if (isMissing(error)) return false;
+      throw error;
+    }
+    if (!(await this.touch(digest))) return false;
+    await this.#io.syncDir(this.#layout.blobDir(digest));
+    return true;
+  }
+
+  async delete(digest: string, options: BlobDeleteOptions = {}): Promise<boolean> {
+    // Conditional (garbage collection): a push that touched or re-installed the blob since it was
+    // selected keeps it; see Io.removeUnlessNewer.
+    const removed = await this.#io.removeUnlessNewer(this.#layout.blobData(digest), options.unmodifiedSince);
+    if (removed) await this.#io.prune(this.#layout.blobDir(digest), this.#layout.blobsDir);
+    return removed;
+  }
+
+  async touch(digest: string): Promise<boolean> {
+    const path = this.#layout.blobData(digest);
+    if (await this.#io.refresh(path)) return true;
+    // Missing, or another user's file (a registry sharing the root) that cannot be re-dated.
+    return this.#io.exists(path);
+  }
+
+  async *list(): AsyncIterable<BlobInfo> {
+    const { blobsDir } = this.#layout;
+    for (const algorithm of await this.#io.list(blobsDir)) {
+      for (const prefix of await this.#io.list(join(blobsDir, algorithm))) {
+        for (const hex of await this.#io.list(join(blobsDir, algorithm, prefix))) {
+          const digest = `${algorithm}:${hex}`;
+          if (!hex.startsWith(prefix) || !tryParseDigest(digest)) continue;
+          const info = await this.stat(digest);
+          if (info) yield info;
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,575 @@
+import type * as fsp from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+
+/**
+ * The `node:fs/promises` functions the store uses. {@link FsStorageOptions.fs} may replace any of
+ * them, which is how tests inject faults (disk full, permission denied, descriptor exhaustion).
+ */
+export type FsOperations = Pick<
+  typeof fsp,
+  'open' | 'rename' | 'link' | 'unlink' | 'mkdir' | 'rmdir' | 'rm' | 'readdir' | 'stat' | 'utimes'
+>;
+
+/** Reads and writes move at least this many bytes per system call (64 KiB is ~2× slower). */
+export const IO_SIZE = 1 << 20;
+
+/** First read of a small file (links, records, hash states). */
+const SMALL_READ = 8 * 1024;
+
+/** How often a rename is retried when a concurrent prune removed its target directory. */
+const RENAME_ATTEMPTS = 8;
+
+/** The `code` of a Node system error. */
+export function errorCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** A path (or one of its parents) does not exist. */
+export function isMissing(error: unknown): boolean {
+  const code = errorCode(error);
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+function noop(): void {}
+
+/** Throws the signal's reason when it has aborted. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw signal.reason ?? new Error('aborted');
+}
+
+/** File-system primitives: large buffered I/O, atomic writes, durable renames. */
+export class Io {
+  readonly fs: FsOperations;
+  /** Whether to fsync data and directories before acknowledging a write. */
+  readonly sync: boolean;
+  readonly #temp: (prefix: string) => string;
+
+  constructor(fs: FsOperations, sync: boolean, temp: (prefix: string) => string) {
+    this.fs = fs;
+    this.sync = sync;
+    this.#temp = temp;
+  }
+
+  /** A fresh path in the private temporary directory. */
+  temp(prefix: string): string {
+    return this.#temp(prefix);
+  }
+
+  /** Directory entries, or `[]` when the directory does not exist. */
+  async list(dir: string): Promise<string[]> {
+    try {
+      return await this.fs.readdir(dir);
+    } catch (error) {
+      if (isMissing(error)) return [];
+      throw error;
+    }
+  }
+
+  /** A small file's text, or `null` when it does not exist. */
+  async readText(path: string): Promise<string | null> {
+    const bytes = await this.readSmall(path);
+    return bytes === null ? null : bytes.toString('utf8');
+  }
+
+  /**
+   * A small file's bytes, or `null` when it does not exist: open, read, close (readFile adds an
+   * fstat, and each call is a thread-pool round trip).
+   */
+  async readSmall(path: string): Promise<Buffer | null> {
+    let handle: FileHandle;
+    try {
+      handle = await this.fs.open(path, 'r');
+    } catch (error) {
+      if (isMissing(error)) return null;
+      throw error;
+    }
+    try {
+      const chunks: Buffer[] = [];
+      let total = 0;
+      for (;;) {
+        const buffer = Buffer.allocUnsafe(total === 0 ? SMALL_READ : IO_SIZE);
+        const { bytesRead } = await handle.read(buffer, 0, buffer.byteLength, total);
+        if (bytesRead === 0) break;
+        chunks.push(buffer.subarray(0, bytesRead));
+        total += bytesRead;
+        if (bytesRead < buffer.byteLength) break;
+      }
+      return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
+    } catch (error) {
+      if (errorCode(error) === 'EISDIR') return null;
+      throw error;
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Whether a path exists. */
+  async exists(path: string): Promise<boolean> {
+    try {
+      await this.fs.stat(path);
+      return true;
+    } catch (error) {
+      if (isMissing(error)) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * A link file's modification time (its age), or `undefined` when there is none: one stat
+   * instead of reading it. Links are written atomically, so a present one is complete (an empty
+   * file, say from another registry's crash, is no link).
+   */
+  async linkTime(path: string): Promise<Date | undefined> {
+    try {
+      const info = await this.fs.stat(path);
+      return info.isFile() && info.size > 0 ? info.mtime : undefined;
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /** Whether a link file is present (see {@link linkTime}). */
+  async hasLink(path: string): Promise<boolean> {
+    return (await this.linkTime(path)) !== undefined;
+  }
+
+  /**
+   * Sets a file's modification time to now (a record rewritten, a blob reused); resolves `false`
+   * when the file is missing or cannot be re-dated (another user's file), so the caller writes it.
+   */
+  async refresh(path: string): Promise<boolean> {
+    const now = new Date();
+    try {
+      await this.fs.utimes(path, now, now);
+      return true;
+    } catch (error) {
+      const code = errorCode(error);
+      if (isMissing(error) || code === 'EPERM' || code === 'EACCES') return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Removes a file, or with `unmodifiedSince` only if it was not modified after that date.
+   * Resolves whether it was removed. The conditional form is as atomic as a file system allows: a
+   * file modified since is never even moved; otherwise it is taken out of place, judged again, and
+   * put back if a writer refreshed it in between (a newer copy written meanwhile is kept).
+   */
+  async removeUnlessNewer(path: string, unmodifiedSince?: Date): Promise<boolean> {
+    if (unmodifiedSince === undefined) return this.unlink(path);
+    const limit = unmodifiedSince.getTime();
+    try {
+      if ((await this.fs.stat(path)).mtimeMs > limit) return false;
+    } catch (error) {
+      if (isMissing(error)) return false;
+      throw error;
+    }
+    const taken = this.temp('gc');
+    try {
+      await this.fs.rename(path, taken);
+    } catch (error) {
+      if (isMissing(error)) return false;
+      throw error;
+    }
+    if ((await this.fs.stat(taken)).mtimeMs > limit) {
+      await this.#putBack(taken, path);
+      return false;
+    }
+    await this.fs.unlink(taken);
+    return true;
+  }
+
+  /** Returns a taken file to `path`, unless a newer copy was written there meanwhile. */
+  async #putBack(taken: string, path: string): Promise<void> {
+    try {
+      // link(2) never replaces: a copy written meanwhile wins.
+      await this.fs.link(taken, path);
+    } catch (error) {
+      if (errorCode(error) !== 'EEXIST') {
+        // Its directory was pruned meanwhile: move it back whole.
+        await this.renameInto(taken, path);
+        return;
+      }
+    }
+    await this.fs.unlink(taken);
+  }
+
+  /** Removes a file; resolves whether it existed. */
+  async unlink(path: string): Promise<boolean> {
+    try {
+      await this.fs.unlink(path);
+      return true;
+    } catch (error) {
+      if (isMissing(error)) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Best-effort removal of a directory of files (or a file, or a deeper tree) — cleanup must not
+   * mask the original error. A flat directory costs one readdir, parallel unlinks and an rmdir.
+   */
+  async discard(path: string): Promise<void> {
+    try {
+      const names = await this.fs.readdir(path);
+      await Promise.all(names.map((name) => this.fs.unlink(join(path, name))));
+      await this.fs.rmdir(path);
+    } catch (error) {
+      if (isMissing(error) && !(await this.exists(path).catch(() => true))) return;
+      await this.fs.rm(path, { recursive: true, force: true }).catch(noop);
+    }
+  }
+
+  /**
+   * Removes `dir` and then its parents while they are empty, stopping below `stop`. rmdir(2) only
+   * removes empty directories, so this never loses a concurrent writer's file; a writer whose
+   * directory vanished retries (see {@link renameInto}).
+   */
+  async prune(dir: string, stop: string): Promise<void> {
+    let current = dir;
+    while (current.length > stop.length && current.startsWith(stop)) {
+      try {
+        await this.fs.rmdir(current);
+      } catch {
+        return;
+      }
+      current = dirname(current);
+    }
+  }
+
+  /** fdatasync, unless durability is switched off. */
+  async datasync(handle: FileHandle): Promise<void> {
+    if (this.sync) await handle.datasync();
+  }
+
+  /** fsync of a directory, so entries created or renamed in it survive power loss. */
+  async syncDir(dir: string): Promise<void> {
+    if (!this.sync) return;
+    const handle = await this.fs.open(dir, 'r');
+    try {
+      await handle.sync();
+    } catch (error) {
+      // Some file systems cannot fsync directories; their entries are as durable as they get.
+      if (errorCode(error) !== 'EINVAL' && errorCode(error) !== 'ENOTSUP') throw error;
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /**
+   * Renames `source` to `target`, creating the target's directory (again, if a concurrent prune
+   * removed it), then makes the new entry durable. `onRenamed` runs as soon as the target exists.
+   */
+  async renameInto(source: string, target: string, onRenamed?: () => void): Promise<void> {
+    const dir = dirname(target);
+    let created: string | undefined;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.fs.rename(source, target);
+        onRenamed?.();
+        break;
+      } catch (error) {
+        if (!isMissing(error) || attempt >= RENAME_ATTEMPTS) throw error;
+        created = (await this.fs.mkdir(dir, { recursive: true })) ?? created;
+      }
+    }
+    await Promise.all([
+      this.syncDir(dir),
+      created === undefined ? undefined : this.#syncCreated(created, dir),
+    ]);
+  }
+
+  /** Makes directories created by `mkdir -p` (from `first` down to `leaf`) durable in their parents. */
+  async #syncCreated(first: string, leaf: string): Promise<void> {
+    if (!this.sync) return;
+    const dirs: string[] = [];
+    for (let dir = dirname(leaf); dir.length >= dirname(first).length; dir = dirname(dir)) {
+      dirs.push(dir);
+      if (dir === dirname(dir)) break;
+    }
+    await Promise.all(dirs.map((dir) => this.syncDir(dir)));
+  }
+
+  /**
+   * Writes a small file atomically: a complete, synced temporary file renamed over the target.
+   * Readers see the old content or the new, never a mix or an empty file.
+   */
+  async writeAtomic(target: string, content: string | Uint8Array): Promise<void> {
+    const temp = this.temp('w');
+    try {
+      const handle = await this.#create(temp);
+      try {
+        await handle.writeFile(content);
+        await this.datasync(handle);
+      } finally {
+        await handle.close();
+      }
+      await this.renameInto(temp, target);
+    } catch (error) {
+      await this.fs.unlink(temp).catch(noop);
+      throw error;
+    }
+  }
+
+  /** Creates a fresh private file (recreating the temporary directory if it was removed). */
+  async #create(path: string): Promise<FileHandle> {
+    try {
+      return await this.fs.open(path, 'wx');
+    } catch (error) {
+      if (!isMissing(error)) throw error;
+      await this.fs.mkdir(dirname(path), { recursive: true });
+      return await this.fs.open(path, 'wx');
+    }
+  }
+
+  /** Creates a fresh file for streamed data. */
+  create(path: string): Promise<FileHandle> {
+    return this.#create(path);
+  }
+
+  /**
+   * Streams `source` into `handle` from `position`, coalescing chunks into writes of at least
+   * {@link IO_SIZE} bytes. One write is in flight while the next batch is read, and the source is
+   * not read further until that write completes (backpressure). Resolves the bytes written.
+   */
+  async writeStream(
+    handle: FileHandle,
+    source: AsyncIterable<Uint8Array>,
+    signal?: AbortSignal,
+    position = 0,
+  ): Promise<number> {
+    let pending: Promise<void> | undefined;
+    let batch: Uint8Array[] = [];
+    let batchBytes = 0;
+    let offset = position;
+    const flush = async (): Promise<void> => {
+      if (pending) await pending;
+      const buffers = batch;
+      const at = offset;
+      offset += batchBytes;
+      batch = [];
+      batchBytes = 0;
+      pending = writeAll(handle, buffers, at);
+      // Observed when awaited; until then a failure must not count as unhandled.
+      pending.catch(noop);
+    };
+    try {
+      throwIfAborted(signal);
+      for await (const chunk of source) {
+        throwIfAborted(signal);
+        if (chunk.byteLength === 0) continue;
+        batch.push(chunk);
+        batchBytes += chunk.byteLength;
+        if (batchBytes >= IO_SIZE) await flush();
+      }
+      throwIfAborted(signal);
+      if (batchBytes > 0) await flush();
+      if (pending) await pending;
+    } catch (error) {
+      if (pending) await pending.catch(noop);
+      throw error;
+    }
+    return offset - position;
+  }
+
+  /**
+   * Streams `length` bytes of a file from `start` in {@link IO_SIZE} reads, reading one buffer
+   * ahead of the consumer. The file is opened on the first `next()` and closed when the stream
+   * ends, fails, or the consumer stops early; `signal` aborts it.
+   */
+  async *readRange(
+    path: string,
+    start: number,
+    length: number,
+    signal?: AbortSignal,
+  ): AsyncGenerator<Buffer> {
+    throwIfAborted(signal);
+    if (length <= 0) return;
+    const handle = await this.fs.open(path, 'r');
+    const end = start + length;
+    let position = start;
+    let inflight: Promise<Buffer> | undefined;
+    const next = (): Promise<Buffer> | undefined => {
+      if (position >= end) return undefined;
+      const size = Math.min(IO_SIZE, end - position);
+      const read = readExactly(handle, size, position);
+      position += size;
+      read.catch(noop);
+      return read;
+    };
+    try {
+      inflight = next();
+      while (inflight) {
+        const buffer = await inflight;
+        throwIfAborted(signal);
+        inflight = next();
+        yield buffer;
+        throwIfAborted(signal);
+      }
+    } finally {
+      if (inflight) await inflight.catch(noop);
+      await handle.close();
+    }
+  }
+
+  /**
+   * Opens a file for streaming `range` (default: all of it), or resolves `null` when it does not
+   * exist. The stream reads from the file as it was when opened (a concurrent replace or delete
+   * does not affect it), one {@link IO_SIZE} buffer ahead of the consumer, and closes the file when
+   * it ends, fails, is returned early (even before its first read) or `signal` aborts.
+   */
+  async openRange(
+    path: string,
+    range?: { readonly offset: number; readonly length: number },
+    signal?: AbortSignal,
+  ): Promise<AsyncIterable<Uint8Array> | null> {
+    throwIfAborted(signal);
+    let handle: FileHandle;
+    try {
+      handle = await this.fs.open(path, 'r');
+    } catch (error) {
+      if (isMissing(error)) return null;
+      throw error;
+    }
+    try {
+      const start = range?.offset ?? 0;
+      const end = range ? start + range.length : (await handle.stat()).size;
+      return new FileStream(handle, start, end, signal);
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+  }
+
+  /** Copies `length` bytes of a file (from `start`) into `target` at `position`. */
+  async copyInto(
+    source: string,
+    start: number,
+    length: number,
+    target: FileHandle,
+    position: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    let at = position;
+    for await (const buffer of this.readRange(source, start, length, signal)) {
+      await writeAll(target, [buffer], at);
+      at += buffer.byteLength;
+    }
+  }
+}
+
+/** A byte range of an open file as an async iterable (see {@link Io.openRange}). */
+class FileStream implements AsyncIterableIterator<Uint8Array> {
+  readonly #handle: FileHandle;
+  readonly #end: number;
+  readonly #signal: AbortSignal | undefined;
+  #position: number;
+  #next: Promise<Buffer> | undefined;
+  #closed: Promise<void> | undefined;
+
+  constructor(handle: FileHandle, start: number, end: number, signal: AbortSignal | undefined) {
+    this.#handle = handle;
+    this.#position = start;
+    this.#end = end;
+    this.#signal = signal;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<Uint8Array>> {
+    if (this.#closed) return { done: true, value: undefined };
+    try {
+      throwIfAborted(this.#signal);
+      const current = this.#next ?? this.#read();
+      this.#next = undefined;
+      if (!current) {
+        await this.#close();
+        return { done: true, value: undefined };
+      }
+      const buffer = await current;
+      throwIfAborted(this.#signal);
+      this.#next = this.#read();
+      return { done: false, value: buffer };
+    } catch (error) {
+      await this.#close();
+      throw error;
+    }
+  }
+
+  async return(): Promise<IteratorResult<Uint8Array>> {
+    await this.#close();
+    return { done: true, value: undefined };
+  }
+
+  async throw(error?: unknown): Promise<IteratorResult<Uint8Array>> {
+    await this.#close();
+    throw error;
+  }
+
+  /** Starts reading the next buffer, or `undefined` at the end of the range. */
+  #read(): Promise<Buffer> | undefined {
+    if (this.#position >= this.#end) return undefined;
+    const size = Math.min(IO_SIZE, this.#end - this.#position);
+    const read = readExactly(this.#handle, size, this.#position);
+    this.#position += size;
+    read.catch(noop);
+    return read;
+  }
+
+  #close(): Promise<void> {
+    this.#closed ??= (async () => {
+      const pending = this.#next;
+      this.#next = undefined;
+      if (pending) await pending.catch(noop);
+      await this.#handle.close();
+    })();
+    return this.#closed;
+  }
+}
+
+/** writev until every byte is written (a short write is retried and then reports its error). */
+async function writeAll(handle: FileHandle, buffers: Uint8Array[], position: number): Promise<void> {
+  let remaining = buffers;
+  let at = position;
+  let total = 0;
+  for (const b of remaining) total += b.byteLength;
+  while (total > 0) {
+    const { bytesWritten } = await handle.writev(remaining as NodeJS.ArrayBufferView[], at);
+    if (bytesWritten <= 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' });
+    at += bytesWritten;
+    total -= bytesWritten;
+    if (total > 0) remaining = skip(remaining, bytesWritten);
+  }
+}
+
+/** The buffers after their first `count` bytes. */
+function skip(buffers: Uint8Array[], count: number): Uint8Array[] {
+  let left = count;
+  const out: Uint8Array[] = [];
+  for (const buffer of buffers) {
+    if (left >= buffer.byteLength) {
+      left -= buffer.byteLength;
+      continue;
+    }
+    out.push(left > 0 ? buffer.subarray(left) : buffer);
+    left = 0;
+  }
+  return out;
+}
+
+/** Reads exactly `size` bytes at `position`; a file shorter than that is an error. */
+async function readExactly(handle: FileHandle, size: number, position: number): Promise<Buffer> {
+  const buffer = Buffer.allocUnsafe(size);
+  let filled = 0;
+  while (filled < size) {
+    const { bytesRead } = await handle.read(buffer, filled, size - filled, position + filled);
+    if (bytesRead === 0) throw Object.assign(new Error('file is shorter than expected'), { code: 'EIO' });
+    filled += bytesRead;
+  }
+  return buffer;
+}

@@ -1,0 +1,537 @@
+import { createHash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  type ByteWindow,
+  type HashState,
+  isDigestAlgorithm,
+  isRepositoryName,
+  RegistryError,
+  type UploadAppendOptions,
+  type UploadCommitOptions,
+  UploadOffsetError,
+  type UploadSession,
+  type UploadStore,
+} from '@wharf/core';
+import type { FsBlobStore } from './blob-store.js';
+import { errorCode, type Io, isMissing } from './io.js';
+import { isUploadId, type Layout, uniqueSuffix } from './layout.js';
+
+/** The immutable part of a session, written once at creation. */
+interface SessionInfo {
+  readonly repository: string;
+  readonly algorithm: string;
+  readonly createdAt: Date;
+}
+
+/** What one listing of a session directory says. */
+interface Scan {
+  /** Claimed chunk offsets, ascending. */
+  readonly offsets: number[];
+  /** Bytes staged: the last chunk's offset plus its length. */
+  readonly size: number;
+  /** When the last chunk was claimed (link(2) sets its ctime). */
+  readonly appendedAt: Date | undefined;
+  /** Saved hash states as `[offset, algorithm, file name]`, most advanced first. */
+  readonly states: Array<readonly [number, string, string]>;
+}
+
+/** Records kept in memory. Both kinds never change once written, so the caches are pure optimisations. */
+const INFO_CACHE_SIZE = 4096;
+const STATE_CACHE_SIZE = 1024;
+const SCAN_CACHE_SIZE = 1024;
+/** Hash-state files end with the sha256 of the state, so a torn write is detected and ignored. */
+const CHECKSUM_LENGTH = 32;
+const INFO = 'info';
+const CHUNK = /^chunk-(\d+)$/;
+const HASH_STATE = /^hash-(\d+)\.([a-z0-9]+)$/;
+
+function unknownUpload(): RegistryError {
+  return new RegistryError('BLOB_UPLOAD_UNKNOWN');
+}
+
+function noop(): void {}
+
+function chunkName(offset: number): string {
+  return `chunk-${offset}`;
+}
+
+/** A bounded map that forgets its oldest entries. */
+class Cache<V> {
+  readonly #map = new Map<string, V>();
+  readonly #size: number;
+
+  constructor(size: number) {
+    this.#size = size;
+  }
+
+  get(key: string): V | undefined {
+    return this.#map.get(key);
+  }
+
+  set(key: string, value: V): void {
+    if (this.#map.size >= this.#size) {
+      const oldest = this.#map.keys().next().value;
+      if (oldest !== undefined) this.#map.delete(oldest);
+    }
+    this.#map.set(key, value);
+  }
+
+  delete(key: string): void {
+    this.#map.delete(key);
+  }
+
+  clear(): void {
+    this.#map.clear();
+  }
+}
+
+/**
+ * Upload sessions, one flat directory each under `_wharf/uploads/<id>/` (one readdir tells
+ * everything about a session):
+ *
+ * - `info`: repository, algorithm, creation time (JSON, written once);
+ * - `chunk-<offset>`: the staged bytes, one file per accepted chunk. A chunk is streamed into a
+ *   private temporary file and claimed only when complete and synced, by link(2) to its offset:
+ *   link fails if the name exists, so of two writers at one offset exactly one wins, and nothing
+ *   a loser (or a crash) leaves behind is ever part of the session. The staged size is the last
+ *   chunk's offset plus its length, derived from durable state alone;
+ * - `hash-<offset>.<alg>`: saved hasher states (checksummed, so a torn one is ignored).
+ *
+ * Commit claims the whole session by renaming its directory away (one of several racing commits
+ * wins, and late appends fail), concatenates the chunks into the first one (a single chunk is used
+ * as is, without a copy), and renames the result into the blob store.
+ */
+export class FsUploadStore implements UploadStore {
+  readonly #layout: Layout;
+  readonly #io: Io;
+  readonly #blobs: FsBlobStore;
+  readonly #infos = new Cache<SessionInfo>(INFO_CACHE_SIZE);
+  readonly #states = new Cache<HashState>(STATE_CACHE_SIZE);
+  /**
+   * The last listing of each session seen here. Staged sizes only grow, so an old observation that
+   * `size == offset` is as good as a fresh one for admitting a chunk: the link(2) claim refuses it
+   * if another writer extended the session since. (get() always lists afresh.)
+   */
+  readonly #scans = new Cache<Scan>(SCAN_CACHE_SIZE);
+
+  /** Entries untouched for this long are leftovers of crashed writers (reaped by {@link list}). */
+  readonly #reapAfter: number;
+
+  constructor(layout: Layout, io: Io, blobs: FsBlobStore, reapAfter: number) {
+    this.#layout = layout;
+    this.#io = io;
+    this.#blobs = blobs;
+    this.#reapAfter = reapAfter;
+  }
+
+  async create(init: { id: string; repository: string; algorithm: string }): Promise<UploadSession> {
+    const dir = this.#layout.upload(init.id);
+    if (!dir) throw new RegistryError('BLOB_UPLOAD_INVALID', { message: 'invalid upload id' });
+    if (!isRepositoryName(init.repository)) throw new RegistryError('NAME_INVALID');
+    if (!isDigestAlgorithm(init.algorithm)) throw new RegistryError('DIGEST_INVALID');
+    const info: SessionInfo = {
+      repository: init.repository,
+      algorithm: init.algorithm,
+      createdAt: new Date(),
+    };
+    const { fs } = this.#io;
+    try {
+      await fs.mkdir(dir);
+    } catch (error) {
+      if (!isMissing(error)) throw error;
+      await fs.mkdir(this.#layout.uploadsDir, { recursive: true });
+      await fs.mkdir(dir);
+    }
+    // A directory without `info` is no session (a crash here leaves one; list() reaps it). Not
+    // synced: nothing was acknowledged yet, and the first chunk's directory sync covers it.
+    try {
+      const handle = await fs.open(join(dir, INFO), 'wx');
+      try {
+        await handle.writeFile(
+          JSON.stringify({ id: init.id, ...info, createdAt: info.createdAt.toISOString() }),
+        );
+      } finally {
+        await handle.close();
+      }
+    } catch (error) {
+      await this.#io.discard(dir);
+      throw error;
+    }
+    this.#infos.set(init.id, info);
+    return { id: init.id, ...info, size: 0, updatedAt: info.createdAt, hashState: null };
+  }
+
+  async get(id: string): Promise<UploadSession | null> {
+    const dir = this.#layout.upload(id);
+    if (!dir) return null;
+    const scan = await this.#scan(dir);
+    if (!scan) {
+      this.#forget(id);
+      return null;
+    }
+    const info = await this.#info(id, dir);
+    if (!info) return null;
+    this.#scans.set(id, scan);
+    return this.#session(id, dir, info, scan, scan.size);
+  }
+
+  async append(id: string, options: UploadAppendOptions): Promise<UploadSession> {
+    const dir = this.#layout.upload(id);
+    if (!dir) throw unknownUpload();
+    const { offset } = options;
+    let scan = this.#scans.get(id);
+    if (scan?.size !== offset) scan = (await this.#scan(dir)) ?? undefined;
+    if (!scan) throw unknownUpload();
+    // The only check that can refuse an offset beyond the end; the claim below settles races.
+    if (scan.size !== offset) throw new UploadOffsetError(scan.size);
+    const info = await this.#info(id, dir);
+    if (!info) throw unknownUpload();
+
+    const { fs } = this.#io;
+    const temp = join(dir, `.part-${uniqueSuffix()}`);
+    let handle: FileHandle;
+    try {
+      handle = await fs.open(temp, 'wx');
+    } catch (error) {
+      if (isMissing(error)) throw unknownUpload();
+      throw error;
+    }
+    let written: number;
+    try {
+      try {
+        written = await this.#io.writeStream(handle, options.body, options.signal);
+        if (written > 0) await this.#io.datasync(handle);
+      } finally {
+        await handle.close();
+      }
+      if (written > 0) await this.#claim(dir, temp, offset);
+    } finally {
+      await fs.unlink(temp).catch(noop);
+    }
+    if (written === 0) {
+      // Nothing to claim, but the offset must still be the session's end.
+      const now = await this.#scan(dir);
+      if (!now) throw unknownUpload();
+      if (now.size !== offset) throw new UploadOffsetError(now.size);
+    } else {
+      // The claim must survive power loss before the chunk is acknowledged.
+      await this.#io.syncDir(dir).catch((error: unknown) => {
+        // A commit that already took the session over makes its own data durable.
+        if (!isMissing(error)) throw error;
+      });
+    }
+    let appendedAt = scan.appendedAt;
+    if (written > 0) {
+      appendedAt = new Date();
+      this.#scans.set(id, {
+        offsets: [...scan.offsets, offset],
+        size: offset + written,
+        appendedAt,
+        states: scan.states,
+      });
+    }
+    // No state can have been saved past the old end meanwhile: only this append's winner saves one.
+    return this.#session(id, dir, info, scan, offset + written, appendedAt);
+  }
+
+  /** Publishes a complete chunk file as `chunk-<offset>`, or fails if another writer got there first. */
+  async #claim(dir: string, temp: string, offset: number): Promise<void> {
+    try {
+      await this.#io.fs.link(temp, join(dir, chunkName(offset)));
+    } catch (error) {
+      if (errorCode(error) === 'EEXIST') {
+        const now = await this.#scan(dir);
+        if (!now) throw unknownUpload();
+        throw new UploadOffsetError(now.size);
+      }
+      if (isMissing(error)) throw unknownUpload();
+      throw error;
+    }
+  }
+
+  async saveHashState(id: string, state: HashState): Promise<void> {
+    const dir = this.#layout.upload(id);
+    if (
+      !dir ||
+      !isDigestAlgorithm(state.algorithm) ||
+      !Number.isSafeInteger(state.offset) ||
+      state.offset < 0
+    ) {
+      return;
+    }
+    const name = `hash-${state.offset}.${state.algorithm}`;
+    const checksum = createHash('sha256').update(state.state).digest();
+    try {
+      // Written in place and not synced: only the winner of the chunk ending at this offset saves
+      // it, and a state a reader catches half-written, or a crash tore, fails its checksum and is
+      // skipped (core then re-hashes the gap from an older state).
+      const handle = await this.#io.fs.open(join(dir, name), 'w');
+      try {
+        await handle.writev([state.state, checksum]);
+      } finally {
+        await handle.close();
+      }
+    } catch (error) {
+      // Best effort: a session that has gone away needs no state.
+      if (isMissing(error)) return;
+      throw error;
+    }
+    const saved: HashState = {
+      algorithm: state.algorithm,
+      offset: state.offset,
+      state: new Uint8Array(state.state),
+    };
+    this.#states.set(`${id}/${name}`, saved);
+    const scan = this.#scans.get(id);
+    if (scan && state.offset <= scan.size) {
+      const states = [[state.offset, state.algorithm, name] as const, ...scan.states];
+      this.#scans.set(id, { ...scan, states: states.sort((a, b) => b[0] - a[0]) });
+    }
+  }
+
+  async *read(id: string, window: ByteWindow, signal?: AbortSignal): AsyncIterable<Uint8Array> {
+    const dir = this.#layout.upload(id);
+    if (!dir) throw unknownUpload();
+    const scan = await this.#scan(dir);
+    if (!scan) throw unknownUpload();
+    const end = window.offset + window.length;
+    const { offsets } = scan;
+    for (let i = 0; i < offsets.length; i++) {
+      const start = offsets[i]!;
+      const stop = offsets[i + 1] ?? scan.size;
+      if (stop <= window.offset) continue;
+      if (start >= end) break;
+      const from = Math.max(window.offset, start);
+      const to = Math.min(end, stop);
+      try {
+        yield* this.#io.readRange(join(dir, chunkName(start)), from - start, to - from, signal);
+      } catch (error) {
+        if (isMissing(error)) throw unknownUpload();
+        throw error;
+      }
+    }
+  }
+
+  async commit(id: string, options: UploadCommitOptions): Promise<void> {
+    const dir = this.#layout.upload(id);
+    if (!dir) throw unknownUpload();
+    this.#layout.digest(options.digest);
+    // A stale listing is harmless here: the claimed directory is listed again before anything changes.
+    let before = this.#scans.get(id);
+    if (before?.size !== options.size) before = (await this.#scan(dir)) ?? undefined;
+    if (!before) throw unknownUpload();
+    if (before.size !== options.size) {
+      throw new UploadOffsetError(before.size, 'upload size changed before commit');
+    }
+    // Take the session over: of racing commits (or a commit and a delete) exactly one wins, and
+    // no append can claim a chunk any more.
+    const claimed = this.#io.temp('commit');
+    try {
+      await this.#io.fs.rename(dir, claimed);
+    } catch (error) {
+      if (isMissing(error)) throw unknownUpload();
+      throw error;
+    }
+    let installed = false;
+    try {
+      const scan = await this.#scan(claimed);
+      if (!scan) throw unknownUpload();
+      if (scan.size !== options.size) {
+        throw new UploadOffsetError(scan.size, 'upload size changed before commit');
+      }
+      // Another upload of the same content may have committed it already: the bytes are equal.
+      if (!(await this.#blobs.refresh(options.digest, options.size))) {
+        const file = await this.#assemble(claimed, scan, options.signal);
+        await this.#blobs.install(options.digest, file, () => {
+          installed = true;
+        });
+      }
+    } catch (error) {
+      // Give the session back so the client can retry or resume (unless its bytes already became
+      // the blob); if even that fails, free it.
+      if (installed) await this.#io.discard(claimed);
+      else await this.#io.fs.rename(claimed, dir).catch(() => this.#io.discard(claimed));
+      throw error;
+    }
+    this.#forget(id);
+    await this.#io.discard(claimed);
+  }
+
+  #forget(id: string): void {
+    this.#infos.delete(id);
+    this.#scans.delete(id);
+  }
+
+  /** Turns the staged chunks into one complete, synced file inside the claimed session directory. */
+  async #assemble(dir: string, scan: Scan, signal?: AbortSignal): Promise<string> {
+    const { offsets, size } = scan;
+    const { fs } = this.#io;
+    if (offsets.length === 0) {
+      const empty = join(dir, '.empty');
+      const handle = await fs.open(empty, 'w');
+      try {
+        await this.#io.datasync(handle);
+      } finally {
+        await handle.close();
+      }
+      return empty;
+    }
+    const first = join(dir, chunkName(offsets[0]!));
+    // One chunk is already a complete, synced file: it becomes the blob without a copy.
+    if (offsets.length === 1) return first;
+    const handle = await fs.open(first, 'r+');
+    try {
+      for (let i = 1; i < offsets.length; i++) {
+        const start = offsets[i]!;
+        const stop = offsets[i + 1] ?? size;
+        await this.#io.copyInto(join(dir, chunkName(start)), 0, stop - start, handle, start, signal);
+      }
+      // Positional writes make a retried commit correct even after a failed one; drop any excess.
+      if ((await handle.stat()).size !== size) await handle.truncate(size);
+      await this.#io.datasync(handle);
+    } finally {
+      await handle.close();
+    }
+    return first;
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const dir = this.#layout.upload(id);
+    if (!dir) return false;
+    const trash = this.#io.temp('trash');
+    try {
+      await this.#io.fs.rename(dir, trash);
+    } catch (error) {
+      if (isMissing(error)) return false;
+      throw error;
+    }
+    this.#forget(id);
+    await this.#io.discard(trash);
+    return true;
+  }
+
+  async *list(): AsyncIterable<UploadSession> {
+    const limit = Date.now() - this.#reapAfter;
+    for (const id of await this.#io.list(this.#layout.uploadsDir)) {
+      if (!isUploadId(id)) continue;
+      const session = await this.get(id);
+      if (session) yield session;
+      else await this.#reap(join(this.#layout.uploadsDir, id), limit);
+    }
+    // Leftovers of crashed writers: temporary files, claimed or cancelled sessions.
+    for (const name of await this.#io.list(this.#layout.tmpDir)) {
+      await this.#reap(join(this.#layout.tmpDir, name), limit);
+    }
+  }
+
+  /** Removes an entry untouched since `limit`. */
+  async #reap(path: string, limit: number): Promise<void> {
+    try {
+      const info = await this.#io.fs.stat(path);
+      if (Math.max(info.mtimeMs, info.ctimeMs) < limit) await this.#io.discard(path);
+    } catch {
+      // gone already
+    }
+  }
+
+  /** Drops the in-memory caches (they hold nothing that is not on disk). */
+  forget(): void {
+    this.#infos.clear();
+    this.#states.clear();
+    this.#scans.clear();
+  }
+
+  // ---- helpers ----
+
+  /** Lists a session directory; `null` when the session does not exist. */
+  async #scan(dir: string): Promise<Scan | null> {
+    const { fs } = this.#io;
+    let names: string[];
+    try {
+      names = await fs.readdir(dir);
+    } catch (error) {
+      if (isMissing(error)) return null;
+      throw error;
+    }
+    const offsets: number[] = [];
+    const states: Array<readonly [number, string, string]> = [];
+    for (const name of names) {
+      const chunk = CHUNK.exec(name);
+      if (chunk) {
+        offsets.push(Number(chunk[1]));
+        continue;
+      }
+      const state = HASH_STATE.exec(name);
+      if (state) states.push([Number(state[1]), state[2]!, name]);
+    }
+    offsets.sort((a, b) => a - b);
+    states.sort((a, b) => b[0] - a[0]);
+    const last = offsets[offsets.length - 1];
+    if (last === undefined) return { offsets, size: 0, appendedAt: undefined, states };
+    try {
+      const info = await fs.stat(join(dir, chunkName(last)));
+      return { offsets, size: last + info.size, appendedAt: info.ctime, states };
+    } catch (error) {
+      if (isMissing(error)) return null;
+      throw error;
+    }
+  }
+
+  async #info(id: string, dir: string): Promise<SessionInfo | null> {
+    const cached = this.#infos.get(id);
+    if (cached) return cached;
+    const text = await this.#io.readText(join(dir, INFO));
+    if (text === null) return null;
+    let parsed: { repository?: unknown; algorithm?: unknown; createdAt?: unknown };
+    try {
+      parsed = JSON.parse(text) as typeof parsed;
+    } catch {
+      return null;
+    }
+    const createdAt = new Date(typeof parsed.createdAt === 'string' ? parsed.createdAt : Number.NaN);
+    if (typeof parsed.repository !== 'string' || typeof parsed.algorithm !== 'string') return null;
+    if (Number.isNaN(createdAt.getTime())) return null;
+    const info: SessionInfo = { repository: parsed.repository, algorithm: parsed.algorithm, createdAt };
+    this.#infos.set(id, info);
+    return info;
+  }
+
+  async #session(
+    id: string,
+    dir: string,
+    info: SessionInfo,
+    scan: Scan,
+    size: number,
+    updatedAt?: Date,
+  ): Promise<UploadSession> {
+    const appended = updatedAt ?? scan.appendedAt;
+    return {
+      id,
+      repository: info.repository,
+      algorithm: info.algorithm,
+      size,
+      createdAt: info.createdAt,
+      updatedAt: appended && appended > info.createdAt ? appended : info.createdAt,
+      hashState: await this.#hashState(id, dir, scan, size),
+    };
+  }
+
+  /** The most advanced intact hash state with `offset <= size`. */
+  async #hashState(id: string, dir: string, scan: Scan, size: number): Promise<HashState | null> {
+    for (const [offset, algorithm, name] of scan.states) {
+      if (offset > size) continue;
+      const cached = this.#states.get(`${id}/${name}`);
+      if (cached) return cached;
+      const bytes = await this.#io.readSmall(join(dir, name));
+      if (!bytes || bytes.byteLength < CHECKSUM_LENGTH) continue;
+      const state = bytes.subarray(0, bytes.byteLength - CHECKSUM_LENGTH);
+      const checksum = bytes.subarray(bytes.byteLength - CHECKSUM_LENGTH);
+      if (!createHash('sha256').update(state).digest().equals(checksum)) continue;
+      const found: HashState = { algorithm, offset, state: new Uint8Array(state) };
+      this.#states.set(`${id}/${name}`, found);
+      return found;
+    }
+    return null;
+  }
+}
