@@ -26,6 +26,7 @@ import { uploadStoreTests } from './upload-store.js';
 
 export { defineGcSuite, type GcSuiteOptions, withLatency } from './gc.js';
 export type { StoreConformanceOptions, StoreHarness } from './harness.js';
+export { defineOciConformanceSuite, type OciConformanceOptions } from './oci/index.js';
 
 /** Registers the store conformance tests (vitest) for one backend. */
 export function defineStoreConformanceSuite(options: StoreConformanceOptions): void {

@@ -1,6 +1,6 @@
 /** Transports for the conformance client: in process (`registry.fetch`) and over a real socket. */
 import { request as httpRequest } from 'node:http';
-import type { Registry } from '@wharf/core';
+import type { Registry } from '../../registry.js';
 import type { Transport, WireRequest, WireResponse } from './goclient.js';
 
 /** The origin `registry.fetch` resolves relative URLs against. */

@@ -1,0 +1,121 @@
+import type { BlobDeleteOptions, BlobInfo, BlobOpenOptions, BlobPutOptions, BlobStore } from '@wharf/core';
+import type { Keys } from './keys.js';
+import type { ObjectBody, ObjectStore } from './objects/types.js';
+import { type BufferPool, listAll, writeObject } from './writer.js';
+
+/** Settings the blob store shares with the other stores. */
+export interface S3BlobSettings {
+  readonly buffers: BufferPool;
+  /** Presigned-URL lifetime in seconds to use instead of core's, or `undefined`; `false`: no redirects. */
+  readonly redirect: false | { readonly expiresIn: number | undefined };
+}
+
+/** Streams an object body, releasing its connection when the consumer stops early or `signal` aborts. */
+async function* stream(body: ObjectBody, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
+  const onAbort = (): void =>
+    body.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    if (signal?.aborted) onAbort();
+    for await (const chunk of body) yield chunk;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    body.destroy();
+  }
+}
+
+/**
+ * {@link BlobStore} on `blobs/<alg>/<ab>/<hex>/data` objects. {@link touch} writes an empty
+ * `touched` object next to `data` (rewriting a large blob to refresh its date would copy it), and
+ * a blob's `modifiedAt` is the later of the two.
+ */
+export class S3BlobStore implements BlobStore {
+  readonly #store: ObjectStore;
+  readonly #keys: Keys;
+  readonly #settings: S3BlobSettings;
+
+  constructor(store: ObjectStore, keys: Keys, settings: S3BlobSettings) {
+    this.#store = store;
+    this.#keys = keys;
+    this.#settings = settings;
+  }
+
+  #touchedKey(digest: string): string {
+    return this.#keys.blobTouched(digest);
+  }
+
+  async stat(digest: string): Promise<BlobInfo | null> {
+    const [head, touched] = await Promise.all([
+      this.#store.head(this.#keys.blob(digest)),
+      this.#store.head(this.#touchedKey(digest)),
+    ]);
+    if (!head) return null;
+    const modifiedAt =
+      touched && touched.lastModified > head.lastModified ? touched.lastModified : head.lastModified;
+    return { digest, size: head.size, modifiedAt };
+  }
+
+  async open(digest: string, options: BlobOpenOptions = {}): Promise<AsyncIterable<Uint8Array> | null> {
+    const key = this.#keys.blob(digest);
+    const { range, signal } = options;
+    if (range && range.length === 0) {
+      return (await this.#store.head(key)) ? (async function* () {})() : null;
+    }
+    const body = await this.#store.get(key, range, signal);
+    return body ? stream(body, signal) : null;
+  }
+
+  /**
+   * Small blobs (up to one part) are buffered and written with one PutObject once the source has
+   * ended; larger ones go to a multipart upload on the blob key, completed only when the source
+   * ends without error and aborted otherwise. Either way the blob appears whole or not at all.
+   */
+  async put(digest: string, source: AsyncIterable<Uint8Array>, options: BlobPutOptions = {}): Promise<void> {
+    await writeObject(this.#store, this.#keys.blob(digest), source, {
+      buffers: this.#settings.buffers,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  }
+
+  /**
+   * With `unmodifiedSince`, a HEAD decides and a DeleteObjects follows: S3 has no conditional
+   * delete, so a touch landing between the two is lost (the window is one round trip).
+   */
+  async delete(digest: string, options: BlobDeleteOptions = {}): Promise<boolean> {
+    const info = await this.stat(digest);
+    if (!info) return false;
+    const { unmodifiedSince } = options;
+    if (unmodifiedSince && info.modifiedAt && info.modifiedAt > unmodifiedSince) return false;
+    await this.#store.delete([this.#keys.blob(digest), this.#touchedKey(digest)]);
+    return true;
+  }
+
+  async touch(digest: string): Promise<boolean> {
+    if (!(await this.#store.head(this.#keys.blob(digest)))) return false;
+    await this.#store.put(this.#touchedKey(digest), new Uint8Array(0));
+    return true;
+  }
+
+  async *list(): AsyncIterable<BlobInfo> {
+    // `<hex>/data` and `<hex>/touched` come next to each other in a listing.
+    let pending: BlobInfo | undefined;
+    for await (const object of listAll(this.#store, this.#keys.blobs)) {
+      const digest = this.#keys.digestOfBlobKey(object.key);
+      if (digest) {
+        if (pending) yield pending;
+        pending = { digest, size: object.size, modifiedAt: object.lastModified };
+      } else if (pending && object.key === this.#touchedKey(pending.digest)) {
+        if (object.lastModified > pending.modifiedAt!)
+          pending = { ...pending, modifiedAt: object.lastModified };
+      }
+    }
+    if (pending) yield pending;
+  }
+
+  /** A presigned GET URL when redirects are enabled, else `null` (core then serves the bytes). */
+  async url(digest: string, options: { readonly expiresIn: number }): Promise<string | null> {
+    const { redirect } = this.#settings;
+    if (!redirect) return null;
+    return this.#store.presignGet(this.#keys.blob(digest), redirect.expiresIn ?? options.expiresIn);
+  }
+}

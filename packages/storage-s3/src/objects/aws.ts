@@ -1,0 +1,252 @@
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+  UploadPartCommand,
+  UploadPartCopyCommand,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { ByteWindow } from '@wharf/core';
+import { httpStatusOf } from '../util.js';
+import type {
+  CompletedPart,
+  ListOptions,
+  ListResult,
+  MultipartListResult,
+  MultipartRef,
+  ObjectBody,
+  ObjectHead,
+  ObjectStore,
+  PutOptions,
+} from './types.js';
+
+function rangeHeader(range: ByteWindow): string {
+  return `bytes=${range.offset}-${range.offset + range.length - 1}`;
+}
+
+/** `bucket/key` for `x-amz-copy-source`, URL-encoded except for the slashes. */
+export function copySource(bucket: string, key: string): string {
+  return `${bucket}/${encodeURIComponent(key).replace(/%2F/g, '/')}`;
+}
+
+function options(signal: AbortSignal | undefined): { abortSignal?: AbortSignal } {
+  return signal ? { abortSignal: signal } : {};
+}
+
+/** {@link ObjectStore} over an AWS SDK v3 `S3Client`. */
+export class AwsObjectStore implements ObjectStore {
+  readonly bucket: string;
+  readonly #client: S3Client;
+
+  constructor(client: S3Client, bucket: string) {
+    this.#client = client;
+    this.bucket = bucket;
+  }
+
+  async head(key: string, signal?: AbortSignal): Promise<ObjectHead | null> {
+    try {
+      const out = await this.#client.send(
+        new HeadObjectCommand({ Bucket: this.bucket, Key: key }),
+        options(signal),
+      );
+      return {
+        size: out.ContentLength ?? 0,
+        lastModified: out.LastModified ?? new Date(0),
+        metadata: lowerKeys(out.Metadata ?? {}),
+      };
+    } catch (error) {
+      if (httpStatusOf(error) === 404) return null;
+      throw error;
+    }
+  }
+
+  async get(key: string, range?: ByteWindow, signal?: AbortSignal): Promise<ObjectBody | null> {
+    try {
+      const out = await this.#client.send(
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          ...(range ? { Range: rangeHeader(range) } : {}),
+        }),
+        options(signal),
+      );
+      return out.Body as unknown as ObjectBody;
+    } catch (error) {
+      if (httpStatusOf(error) === 404) return null;
+      throw error;
+    }
+  }
+
+  async put(key: string, body: Uint8Array, opts: PutOptions = {}): Promise<boolean> {
+    try {
+      await this.#client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: body,
+          ContentLength: body.byteLength,
+          ...(opts.ifNoneMatch ? { IfNoneMatch: '*' } : {}),
+          ...(opts.metadata ? { Metadata: { ...opts.metadata } } : {}),
+        }),
+        options(opts.signal),
+      );
+      return true;
+    } catch (error) {
+      if (opts.ifNoneMatch && httpStatusOf(error) === 412) return false;
+      throw error;
+    }
+  }
+
+  async delete(keys: readonly string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000);
+      const out = await this.#client.send(
+        new DeleteObjectsCommand({
+          Bucket: this.bucket,
+          Delete: { Quiet: true, Objects: batch.map((Key) => ({ Key })) },
+        }),
+      );
+      const failed = (out.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
+      if (failed.length > 0) {
+        throw new Error(
+          `S3 delete failed for ${failed.length} key(s): ${failed[0]?.Code} ${failed[0]?.Message}`,
+        );
+      }
+    }
+  }
+
+  async list(prefix: string, opts: ListOptions = {}): Promise<ListResult> {
+    const out = await this.#client.send(
+      new ListObjectsV2Command({
+        Bucket: this.bucket,
+        Prefix: prefix,
+        ...(opts.delimiter ? { Delimiter: opts.delimiter } : {}),
+        ...(opts.startAfter ? { StartAfter: opts.startAfter } : {}),
+        ...(opts.token ? { ContinuationToken: opts.token } : {}),
+        ...(opts.maxKeys ? { MaxKeys: opts.maxKeys } : {}),
+      }),
+    );
+    return {
+      objects: (out.Contents ?? []).map((o) => ({
+        key: o.Key ?? '',
+        size: o.Size ?? 0,
+        lastModified: o.LastModified ?? new Date(0),
+      })),
+      prefixes: (out.CommonPrefixes ?? []).flatMap((p) => (p.Prefix ? [p.Prefix] : [])),
+      ...(out.IsTruncated && out.NextContinuationToken ? { next: out.NextContinuationToken } : {}),
+    };
+  }
+
+  async listMultipart(prefix: string, marker?: MultipartRef): Promise<MultipartListResult> {
+    const out = await this.#client.send(
+      new ListMultipartUploadsCommand({
+        Bucket: this.bucket,
+        Prefix: prefix,
+        ...(marker ? { KeyMarker: marker.key, UploadIdMarker: marker.uploadId } : {}),
+      }),
+    );
+    const uploads = (out.Uploads ?? []).flatMap((u) =>
+      u.Key && u.UploadId ? [{ key: u.Key, uploadId: u.UploadId }] : [],
+    );
+    const next =
+      out.IsTruncated && out.NextKeyMarker
+        ? { key: out.NextKeyMarker, uploadId: out.NextUploadIdMarker ?? '' }
+        : undefined;
+    return next ? { uploads, next } : { uploads };
+  }
+
+  async createMultipart(key: string, signal?: AbortSignal): Promise<string> {
+    const out = await this.#client.send(
+      new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key }),
+      options(signal),
+    );
+    if (!out.UploadId) throw new Error('CreateMultipartUpload returned no upload id');
+    return out.UploadId;
+  }
+
+  async uploadPart(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    body: Uint8Array,
+    signal?: AbortSignal,
+  ): Promise<string> {
+    const out = await this.#client.send(
+      new UploadPartCommand({
+        Bucket: this.bucket,
+        Key: key,
+        UploadId: uploadId,
+        PartNumber: partNumber,
+        Body: body,
+        ContentLength: body.byteLength,
+      }),
+      options(signal),
+    );
+    return out.ETag ?? '';
+  }
+
+  async copyPart(
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    source: string,
+    range: ByteWindow,
+    signal?: AbortSignal,
+  ): Promise<string> {
+    const out = await this.#client.send(
+      new UploadPartCopyCommand({
+        Bucket: this.bucket,
+        Key: key,
+        UploadId: uploadId,
+        PartNumber: partNumber,
+        CopySource: copySource(this.bucket, source),
+        CopySourceRange: rangeHeader(range),
+      }),
+      options(signal),
+    );
+    return out.CopyPartResult?.ETag ?? '';
+  }
+
+  async completeMultipart(
+    key: string,
+    uploadId: string,
+    parts: readonly CompletedPart[],
+    signal?: AbortSignal,
+  ): Promise<void> {
+    await this.#client.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: this.bucket,
+        Key: key,
+        UploadId: uploadId,
+        MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) },
+      }),
+      options(signal),
+    );
+  }
+
+  async abortMultipart(key: string, uploadId: string): Promise<void> {
+    try {
+      await this.#client.send(
+        new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }),
+      );
+    } catch (error) {
+      // Already gone (aborted or completed elsewhere) is what we wanted.
+      if (httpStatusOf(error) !== 404) throw error;
+    }
+  }
+
+  presignGet(key: string, expiresIn: number): Promise<string> {
+    return getSignedUrl(this.#client, new GetObjectCommand({ Bucket: this.bucket, Key: key }), { expiresIn });
+  }
+}
+
+function lowerKeys(record: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(record).map(([k, v]) => [k.toLowerCase(), v]));
+}

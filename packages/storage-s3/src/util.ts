@@ -1,0 +1,70 @@
+/** The HTTP status an S3 client error carries (AWS SDK `$metadata`, minio `statusCode`), if any. */
+export function httpStatusOf(error: unknown): number | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const e = error as { $metadata?: { httpStatusCode?: unknown }; statusCode?: unknown; code?: unknown };
+  const status = e.$metadata?.httpStatusCode ?? e.statusCode;
+  if (typeof status === 'number') return status;
+  // minio-js reports a 404 on HEAD only by its code.
+  if (e.code === 'NotFound' || e.code === 'NoSuchKey') return 404;
+  return undefined;
+}
+
+/** Throws the signal's reason when it has aborted. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    throw signal.reason instanceof Error ? signal.reason : new Error('aborted', { cause: signal.reason });
+  }
+}
+
+/** Runs `fn` over `items` with at most `limit` calls in flight; resolves the results in order. */
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  let failed = false;
+  async function worker(): Promise<void> {
+    while (!failed && next < items.length) {
+      const index = next++;
+      try {
+        results[index] = await fn(items[index]!, index);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  }
+  const workers = Array.from({ length: Math.min(limit, items.length) }, worker);
+  const settled = await Promise.allSettled(workers);
+  const rejected = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (rejected) throw rejected.reason;
+  return results;
+}
+
+/** Zero-padded decimal, so that keys sort by number. */
+export function pad(n: number): string {
+  return String(n).padStart(16, '0');
+}
+
+/** Reads a whole (small) stream. */
+export async function readAll(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+/** A Buffer view of bytes (no copy). */
+export function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Runs a best-effort cleanup step, never throwing. */
+export async function quietly(step: () => Promise<unknown>): Promise<void> {
+  try {
+    await step();
+  } catch {
+    // best effort: the caller is already failing or done; a reaper removes what is left
+  }
+}

@@ -1,0 +1,124 @@
+import { randomUUID } from 'node:crypto';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { createRegistry } from '@wharf/core';
+import { OciClient, randomContent, sha256 } from '@wharf/test-utils';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createS3Storage } from '../src/index.js';
+import { awsClient, bucketName, contents, createBucket, deleteBucket, env } from './helpers.js';
+
+const MiB = 1024 * 1024;
+
+describe.skipIf(!env)('failed and cancelled uploads leave nothing in the bucket', () => {
+  const bucket = bucketName('cleanup');
+  let admin: S3Client;
+  beforeAll(async () => {
+    admin = awsClient(env!);
+    await createBucket(admin, bucket);
+  });
+  afterAll(async () => {
+    await deleteBucket(admin, bucket);
+    admin.destroy();
+  });
+
+  /** A registry on a fresh prefix of the bucket, answering in process. */
+  function registryOnPrefix(): { client: OciClient; prefix: string } {
+    const prefix = `c-${randomUUID()}/`;
+    const registry = createRegistry({ storage: createS3Storage({ client: admin, bucket, prefix }) });
+    const client = new OciClient('http://registry.local', (input, init) =>
+      registry.fetch(new Request(input, init)),
+    );
+    return { client, prefix };
+  }
+
+  async function patch(
+    client: OciClient,
+    location: string,
+    bytes: Uint8Array,
+    offset: number,
+  ): Promise<string> {
+    const res = await client.request('PATCH', location, {
+      body: bytes,
+      headers: {
+        'Content-Type': 'application/octet-stream',
+        'Content-Range': `${offset}-${offset + bytes.byteLength - 1}`,
+      },
+    });
+    expect(res.status, await res.text()).toBe(202);
+    return client.location(res);
+  }
+
+  /** A 3 MiB chunk (a small staged segment) and a 10 MiB one (merged, a multipart upload). */
+  async function stageTwoChunks(client: OciClient, prefix: string, bytes: Buffer): Promise<string> {
+    let location = await client.startUpload('lib/app');
+    location = await patch(client, location, bytes.subarray(0, 3 * MiB), 0);
+    location = await patch(client, location, bytes.subarray(3 * MiB), 3 * MiB);
+    // The session really is staged in the bucket, so the assertions below can fail.
+    const staged = await contents(admin, bucket, prefix);
+    expect(staged.some((k) => k.includes('/_wharf/uploads/') && /\/s\/\d+-/.test(k))).toBe(true);
+    return location;
+  }
+
+  it('a cancelled upload leaves no staged objects and no multipart uploads', async () => {
+    const { client, prefix } = registryOnPrefix();
+    const { bytes } = randomContent(13 * MiB);
+    const location = await stageTwoChunks(client, prefix, bytes);
+    const res = await client.request('DELETE', location);
+    expect(res.status).toBe(204);
+    expect(await contents(admin, bucket, prefix)).toEqual([]);
+    expect((await client.request('GET', location)).status).toBe(404);
+  });
+
+  it('a commit with the wrong digest leaves no staged objects, no multipart uploads and no blob', async () => {
+    const { client, prefix } = registryOnPrefix();
+    const { bytes } = randomContent(13 * MiB);
+    const location = await stageTwoChunks(client, prefix, bytes);
+    const wrong = sha256(Buffer.from('something else'));
+    const res = await client.request('PUT', `${location}?digest=${encodeURIComponent(wrong)}`);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { errors: { code: string }[] }).errors[0]?.code).toBe('DIGEST_INVALID');
+    expect(await contents(admin, bucket, prefix)).toEqual([]);
+    expect((await client.request('HEAD', `/v2/lib/app/blobs/${wrong}`)).status).toBe(404);
+  });
+
+  it('a PATCH whose body breaks midway leaves no segment and no multipart upload', async () => {
+    const { client, prefix } = registryOnPrefix();
+    const location = await client.startUpload('lib/app');
+    const before = await contents(admin, bucket, prefix);
+    const piece = randomContent(MiB).bytes;
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        // 20 MiB (two parts of a multipart upload), then the client goes away.
+        if (sent === 20) controller.error(new Error('connection reset'));
+        else {
+          sent++;
+          controller.enqueue(new Uint8Array(piece));
+        }
+      },
+    });
+    const outcome = await client
+      .request('PATCH', location, { body, headers: { 'Content-Type': 'application/octet-stream' } })
+      .then((res) => res.status)
+      .catch(() => 'failed');
+    expect(outcome).not.toBe(202);
+    expect(await contents(admin, bucket, prefix)).toEqual(before);
+    expect((await client.request('DELETE', location)).status).toBe(204);
+    expect(await contents(admin, bucket, prefix)).toEqual([]);
+  });
+
+  it('a monolithic upload with the wrong digest leaves no multipart upload and no blob', async () => {
+    const { client, prefix } = registryOnPrefix();
+    const { bytes } = randomContent(20 * MiB);
+    const wrong = sha256(Buffer.from('not these bytes'));
+    const res = await client.request(
+      'POST',
+      `/v2/lib/app/blobs/uploads/?digest=${encodeURIComponent(wrong)}`,
+      {
+        body: bytes,
+        headers: { 'Content-Type': 'application/octet-stream' },
+      },
+    );
+    expect(res.status).toBe(400);
+    expect(await contents(admin, bucket, prefix)).toEqual([]);
+  });
+});

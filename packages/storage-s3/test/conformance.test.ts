@@ -1,0 +1,50 @@
+import { randomUUID } from 'node:crypto';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { defineGcSuite, defineStoreConformanceSuite, type StoreHarness } from '@wharf/core/testing';
+import { afterAll, beforeAll, describe } from 'vitest';
+import { createS3Storage } from '../src/index.js';
+import { awsClient, bucketName, contents, createBucket, deleteBucket, env, purgePrefix } from './helpers.js';
+
+describe.skipIf(!env)('S3 storage with the AWS SDK client', () => {
+  const bucket = bucketName('conf-aws');
+  let admin: S3Client;
+  beforeAll(async () => {
+    admin = awsClient(env!);
+    await createBucket(admin, bucket);
+  });
+  afterAll(async () => {
+    await deleteBucket(admin, bucket);
+    admin.destroy();
+  });
+
+  /** A fresh prefix per harness; `replica()` opens a second storage over another client. */
+  function harness(conditionalWrites: boolean | 'auto'): () => Promise<StoreHarness> {
+    return async () => {
+      const prefix = `t-${randomUUID()}/`;
+      const clients: S3Client[] = [awsClient(env!)];
+      const storage = createS3Storage({ client: clients[0]!, bucket, prefix, conditionalWrites });
+      return {
+        storage,
+        inspect: () => contents(admin, bucket, prefix),
+        async replica() {
+          const client = awsClient(env!);
+          clients.push(client);
+          return createS3Storage({ client, bucket, prefix, conditionalWrites });
+        },
+        async cleanup() {
+          await purgePrefix(admin, bucket, prefix);
+          for (const client of clients) client.destroy();
+        },
+      };
+    };
+  }
+
+  defineStoreConformanceSuite({ name: 's3, AWS SDK', timeout: 120_000, create: harness('auto') });
+  // The claim protocol for servers without conditional writes, on the same server.
+  defineStoreConformanceSuite({
+    name: 's3, AWS SDK, marker-and-list claims',
+    timeout: 120_000,
+    create: harness(false),
+  });
+  defineGcSuite({ name: 's3, AWS SDK', timeout: 180_000, create: harness('auto') });
+});

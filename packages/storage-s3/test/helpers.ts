@@ -1,0 +1,64 @@
+import { randomUUID } from 'node:crypto';
+import { CreateBucketCommand, DeleteBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { s3Env } from '@wharf/test-utils';
+import { Client as MinioClient } from 'minio';
+import { S3_COMPATIBLE_CLIENT_CONFIG } from '../src/index.js';
+import { AwsObjectStore } from '../src/objects/aws.js';
+import { listAll, listAllMultipart, purge } from '../src/writer.js';
+
+export type S3TestEnv = NonNullable<ReturnType<typeof s3Env>>;
+
+/** The S3 endpoint, or `undefined` (tests then skip; under WHARF_E2E_REQUIRED=1 this throws). */
+export const env: S3TestEnv | undefined = s3Env();
+
+export function awsClient(e: S3TestEnv): S3Client {
+  return new S3Client({
+    ...S3_COMPATIBLE_CLIENT_CONFIG,
+    endpoint: e.endpoint,
+    region: e.region,
+    credentials: { accessKeyId: e.accessKeyId, secretAccessKey: e.secretAccessKey },
+    forcePathStyle: true,
+  });
+}
+
+export function minioClient(e: S3TestEnv): MinioClient {
+  const url = new URL(e.endpoint);
+  return new MinioClient({
+    endPoint: url.hostname,
+    port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)),
+    useSSL: url.protocol === 'https:',
+    accessKey: e.accessKeyId,
+    secretKey: e.secretAccessKey,
+    region: e.region,
+    pathStyle: true,
+  });
+}
+
+/** A fresh bucket name (lower case, unique per call). */
+export function bucketName(label: string): string {
+  return `wharf-${label}-${randomUUID().slice(0, 8)}`;
+}
+
+export async function createBucket(client: S3Client, bucket: string): Promise<void> {
+  await client.send(new CreateBucketCommand({ Bucket: bucket }));
+}
+
+/** Deletes every object and multipart upload in the bucket, then the bucket. */
+export async function deleteBucket(client: S3Client, bucket: string): Promise<void> {
+  await purge(new AwsObjectStore(client, bucket), '');
+  await client.send(new DeleteBucketCommand({ Bucket: bucket }));
+}
+
+/** Removes everything under a prefix (objects and multipart uploads). */
+export async function purgePrefix(client: S3Client, bucket: string, prefix: string): Promise<void> {
+  await purge(new AwsObjectStore(client, bucket), prefix);
+}
+
+/** Every key under `prefix`, plus `multipart:<key>` for each in-progress multipart upload, sorted. */
+export async function contents(client: S3Client, bucket: string, prefix: string): Promise<string[]> {
+  const store = new AwsObjectStore(client, bucket);
+  const keys: string[] = [];
+  for await (const object of listAll(store, prefix)) keys.push(object.key);
+  for (const upload of await listAllMultipart(store, prefix)) keys.push(`multipart:${upload.key}`);
+  return keys.sort();
+}
