@@ -27,7 +27,8 @@ describe('README examples', () => {
   blocks.forEach((code, i) => {
     if (code.includes('createServer(')) {
       it(`example ${i} serves a registry`, async () => {
-        const server = await startServer({ main: files[i]!, env: { PORT: '0' } });
+        // Run where the example may create files (./data) without touching the repository.
+        const server = await startServer({ main: files[i]!, env: { PORT: '0' }, cwd: dir });
         try {
           const url = /registry on (http:\/\/\S+)/.exec(server.output())![1]!;
           const res = await fetch(`${url}/v2/`);
@@ -37,7 +38,7 @@ describe('README examples', () => {
           await server.stop();
         }
       });
-    } else if (!code.includes('defineStoreConformanceSuite')) {
+    } else if (!code.includes('Suite(')) {
       it(`example ${i} runs`, async () => {
         await import(files[i]!);
       });
@@ -47,5 +48,5 @@ describe('README examples', () => {
 
 // The backend example registers its own tests.
 for (const [i, code] of blocks.entries()) {
-  if (code.includes('defineStoreConformanceSuite')) await import(files[i]!);
+  if (code.includes('Suite(')) await import(files[i]!);
 }

@@ -30,6 +30,8 @@ export interface StartServerOptions {
   readonly main?: string;
   /** Arguments after the entry point. */
   readonly args?: readonly string[];
+  /** Working directory; default the repository root. */
+  readonly cwd?: string;
   /** How long to wait for "listening"; default 30 s. */
   readonly timeoutMs?: number;
 }
@@ -43,7 +45,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Ser
     process.execPath,
     ['--conditions=source', '--import', 'tsx', options.main ?? SERVER_MAIN, ...(options.args ?? [])],
     {
-      cwd: REPO_ROOT,
+      cwd: options.cwd ?? REPO_ROOT,
       env: { ...process.env, HOST: '127.0.0.1', PORT: '0', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
