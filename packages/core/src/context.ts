@@ -14,6 +14,7 @@ import {
 import { createMemoryStorage } from './stores/memory/index.js';
 import type { RegistryStorage } from './stores/types.js';
 import { LiveHashers } from './uploads/hashing.js';
+import { ByteCache } from './util/byte-cache.js';
 
 /** Everything a request handler needs: resolved options and the shared services. */
 export interface RegistryContext {
@@ -33,6 +34,8 @@ export interface RegistryContext {
     repository: string,
     purpose: 'catalog' | 'mount',
   ): Promise<boolean>;
+  /** Manifest bytes by digest (content-addressed, so never stale): spares a read per manifest GET. */
+  readonly manifestBytes: ByteCache;
   /** Whether access control is configured (an `authorize` hook). */
   readonly guarded: boolean;
   /** Delivers an event without letting the listener affect the response. */
@@ -78,6 +81,7 @@ export function createContext(options: RegistryOptions): RegistryContext {
     logger,
     redirectExpiresIn: options.redirectExpiresIn ?? 900,
     liveHashers: new LiveHashers(),
+    manifestBytes: new ByteCache(32 * 1024 * 1024, 1024 * 1024),
     guarded: hook !== undefined,
     async authorize(request, action, repository) {
       const decision = await decide(request, action, repository);

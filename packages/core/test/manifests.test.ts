@@ -299,6 +299,8 @@ describe('manifests', () => {
     await client.putManifest('repo', 'b', image.manifest, image.mediaType);
     const other = makeImage();
     await client.pushImage('repo', 'c', other);
+    // Served once (and so cached in memory) before the delete: the delete must still win.
+    expect((await client.getManifest('repo', 'a')).digest).toBe(image.manifest.digest);
     const del = await client.request('DELETE', `/v2/repo/manifests/${image.manifest.digest}`);
     expect(del.status).toBe(202);
     expect((await client.request('GET', `/v2/repo/manifests/${image.manifest.digest}`)).status).toBe(404);

@@ -106,7 +106,49 @@ async function send(req: IncomingMessage, res: ServerResponse, response: Registr
     res.end(body);
     return;
   }
-  await pipeline(body instanceof Readable ? body : Readable.from(body, { objectMode: false }), res);
+  if (body instanceof Readable) {
+    await pipeline(body, res);
+    return;
+  }
+  await writeAll(body, res);
+}
+
+/** Resolves true when the response can take more data, false when the connection closed first. */
+function drained(res: ServerResponse): Promise<boolean> {
+  return new Promise((resolve) => {
+    const settle = (ok: boolean): void => {
+      res.off('drain', onDrain);
+      res.off('close', onClose);
+      resolve(ok);
+    };
+    const onDrain = (): void => settle(true);
+    const onClose = (): void => settle(false);
+    res.on('drain', onDrain);
+    res.on('close', onClose);
+  });
+}
+
+/**
+ * Writes a stream to the response, waiting for `drain` whenever the socket is full (backpressure),
+ * and releases the stream when the client goes away. Cheaper than wrapping it in a Readable.
+ */
+async function writeAll(body: AsyncIterable<Uint8Array>, res: ServerResponse): Promise<void> {
+  const iterator = body[Symbol.asyncIterator]();
+  let finished = false;
+  try {
+    for (;;) {
+      const { value, done } = await iterator.next();
+      if (done) break;
+      if (res.destroyed) throw new Error('client disconnected');
+      if (!res.write(value) && !(await drained(res))) throw new Error('client disconnected');
+    }
+    finished = true;
+    await new Promise<void>((resolve, reject) =>
+      res.end((error?: Error | null) => (error ? reject(error) : resolve())),
+    );
+  } finally {
+    if (!finished) await iterator.return?.();
+  }
 }
 
 /** Releases a response stream that will not be sent. */

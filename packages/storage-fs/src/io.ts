@@ -437,7 +437,18 @@ export class Io {
     try {
       const start = range?.offset ?? 0;
       const end = range ? start + range.length : (await handle.stat()).size;
-      return new FileStream(handle, start, end, signal);
+      if (end <= start) {
+        await handle.close();
+        return emptyStream();
+      }
+      // A Node stream: the HTTP adapter pipes it natively, the fastest path from disk to socket.
+      return handle.createReadStream({
+        start,
+        end: end - 1,
+        highWaterMark: IO_SIZE,
+        autoClose: true,
+        ...(signal ? { signal } : {}),
+      });
     } catch (error) {
       await handle.close();
       throw error;
@@ -461,76 +472,8 @@ export class Io {
   }
 }
 
-/** A byte range of an open file as an async iterable (see {@link Io.openRange}). */
-class FileStream implements AsyncIterableIterator<Uint8Array> {
-  readonly #handle: FileHandle;
-  readonly #end: number;
-  readonly #signal: AbortSignal | undefined;
-  #position: number;
-  #next: Promise<Buffer> | undefined;
-  #closed: Promise<void> | undefined;
-
-  constructor(handle: FileHandle, start: number, end: number, signal: AbortSignal | undefined) {
-    this.#handle = handle;
-    this.#position = start;
-    this.#end = end;
-    this.#signal = signal;
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-
-  async next(): Promise<IteratorResult<Uint8Array>> {
-    if (this.#closed) return { done: true, value: undefined };
-    try {
-      throwIfAborted(this.#signal);
-      const current = this.#next ?? this.#read();
-      this.#next = undefined;
-      if (!current) {
-        await this.#close();
-        return { done: true, value: undefined };
-      }
-      const buffer = await current;
-      throwIfAborted(this.#signal);
-      this.#next = this.#read();
-      return { done: false, value: buffer };
-    } catch (error) {
-      await this.#close();
-      throw error;
-    }
-  }
-
-  async return(): Promise<IteratorResult<Uint8Array>> {
-    await this.#close();
-    return { done: true, value: undefined };
-  }
-
-  async throw(error?: unknown): Promise<IteratorResult<Uint8Array>> {
-    await this.#close();
-    throw error;
-  }
-
-  /** Starts reading the next buffer, or `undefined` at the end of the range. */
-  #read(): Promise<Buffer> | undefined {
-    if (this.#position >= this.#end) return undefined;
-    const size = Math.min(IO_SIZE, this.#end - this.#position);
-    const read = readExactly(this.#handle, size, this.#position);
-    this.#position += size;
-    read.catch(noop);
-    return read;
-  }
-
-  #close(): Promise<void> {
-    this.#closed ??= (async () => {
-      const pending = this.#next;
-      this.#next = undefined;
-      if (pending) await pending.catch(noop);
-      await this.#handle.close();
-    })();
-    return this.#closed;
-  }
-}
+/** A stream with nothing in it. */
+async function* emptyStream(): AsyncGenerator<Uint8Array> {}
 
 /** writev until every byte is written (a short write is retried and then reports its error). */
 async function writeAll(handle: FileHandle, buffers: Uint8Array[], position: number): Promise<void> {

@@ -43,13 +43,21 @@ export async function loadManifest(
   name: string,
   digest: string,
 ): Promise<StoredManifest | null> {
-  const record = await ctx.storage.metadata.getManifest(name, digest);
-  if (!record) return null;
+  const cached = ctx.manifestBytes.get(digest);
+  const [record, bytes] = await Promise.all([
+    ctx.storage.metadata.getManifest(name, digest),
+    cached ?? readManifestBytes(ctx, digest),
+  ]);
+  if (!record || !bytes) return null;
+  if (!cached) ctx.manifestBytes.set(digest, bytes);
+  return { digest, mediaType: record.mediaType ?? sniffManifestMediaType(bytes), bytes };
+}
+
+async function readManifestBytes(ctx: RegistryContext, digest: string): Promise<Buffer | null> {
   const stream = await ctx.storage.blobs.open(digest);
   if (!stream) return null;
   // Stored manifests passed the size limit when pushed; the cap only guards against foreign trees.
-  const bytes = await collectBytes(stream, Math.max(ctx.limits.manifestMaxBytes, 64 * 1024 * 1024));
-  return { digest, mediaType: record.mediaType ?? sniffManifestMediaType(bytes), bytes };
+  return collectBytes(stream, Math.max(ctx.limits.manifestMaxBytes, 64 * 1024 * 1024));
 }
 
 /** Resolves a tag or digest to a digest the repository has, or `MANIFEST_UNKNOWN`. */
