@@ -442,13 +442,21 @@ export class Io {
         return emptyStream();
       }
       // A Node stream: the HTTP adapter pipes it natively, the fastest path from disk to socket.
-      return handle.createReadStream({
+      const stream = handle.createReadStream({
         start,
         end: end - 1,
         highWaterMark: IO_SIZE,
         autoClose: true,
-        ...(signal ? { signal } : {}),
       });
+      if (signal) {
+        // Fails with the signal's reason (not a generic AbortError), like every other store stream.
+        const abort = (): void => {
+          stream.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+        };
+        signal.addEventListener('abort', abort, { once: true });
+        stream.once('close', () => signal.removeEventListener('abort', abort));
+      }
+      return stream;
     } catch (error) {
       await handle.close();
       throw error;
