@@ -16,6 +16,7 @@ export {
   layoutBlob,
   layoutDigest,
   makeRealImage,
+  type RealImage,
   tarGzLayer,
   writeOciLayout,
 } from './oci-layout.js';

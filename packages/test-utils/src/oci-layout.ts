@@ -43,23 +43,35 @@ export function tarGzLayer(files: readonly LayerFile[]): Content & { diffId: str
   return { bytes, digest: sha256(bytes), diffId: sha256(tar) };
 }
 
+/** A real image: {@link TestImage} plus its platform and the diff ids (uncompressed layer digests). */
+export interface RealImage extends TestImage {
+  readonly architecture: string;
+  readonly diffIds: readonly string[];
+}
+
 /**
  * A real, runnable-shaped OCI image: gzip tar layers with correct diff ids in the config.
- * `layers` lists each layer's files; `randomFile` adds a file of random bytes to that layer.
+ * `layers` lists each layer's files; `randomFile` adds a file of that many random bytes (random data
+ * does not compress, so the layer keeps its size).
  */
 export function makeRealImage(
   layers: ReadonlyArray<{ files?: readonly LayerFile[]; randomFile?: number }>,
-): TestImage {
+  options: { readonly architecture?: string } = {},
+): RealImage {
+  const architecture = options.architecture ?? 'amd64';
   const built = layers.map((layer, i) =>
     tarGzLayer([
       ...(layer.files ?? []),
       ...(layer.randomFile ? [{ name: `random-${i}.bin`, data: randomBytes(layer.randomFile) }] : []),
-      { name: `layer-${i}.txt`, data: Buffer.from(`layer ${i} ${randomBytes(4).toString('hex')}\n`) },
+      {
+        name: `layer-${i}.txt`,
+        data: Buffer.from(`${architecture} layer ${i} ${randomBytes(4).toString('hex')}\n`),
+      },
     ]),
   );
   const config = jsonContent({
     created: '2026-01-01T00:00:00Z',
-    architecture: 'amd64',
+    architecture,
     os: 'linux',
     config: { Cmd: ['/bin/sh'] },
     rootfs: { type: 'layers', diff_ids: built.map((l) => l.diffId) },
@@ -80,7 +92,14 @@ export function makeRealImage(
       size: l.bytes.byteLength,
     })),
   });
-  return { config, layers: built.map(({ bytes, digest }) => ({ bytes, digest })), manifest, mediaType };
+  return {
+    architecture,
+    config,
+    layers: built.map(({ bytes, digest }) => ({ bytes, digest })),
+    diffIds: built.map((l) => l.diffId),
+    manifest,
+    mediaType,
+  };
 }
 
 /** Something to write into an OCI layout: an image, or an index over images. */

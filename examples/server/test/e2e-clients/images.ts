@@ -1,61 +1,11 @@
-import { randomBytes } from 'node:crypto';
-import {
-  type Content,
-  jsonContent,
-  makeIndex,
-  type TestImage,
-  tarGzLayer,
-  writeOciLayout,
-} from '@wharf/test-utils';
+import { type Content, makeIndex, makeRealImage, type RealImage, writeOciLayout } from '@wharf/test-utils';
 
-/** A test image whose config also carries the diff ids (uncompressed layer digests). */
-export interface RealImage extends TestImage {
-  readonly architecture: string;
-  readonly diffIds: readonly string[];
-}
-
-/**
- * A real image for one platform: gzip tar layers with correct diff ids, and `randomSizes[i]`
- * random bytes in layer `i` (random data does not compress, so a layer keeps its size).
- */
+/** One platform's image with `randomSizes[i]` random bytes in layer `i`. */
 export function platformImage(architecture: string, randomSizes: readonly number[]): RealImage {
-  const layers = randomSizes.map((size, i) =>
-    tarGzLayer([
-      { name: `etc/layer-${i}`, data: Buffer.from(`${architecture} layer ${i}\n`) },
-      ...(size > 0 ? [{ name: `data/random-${i}.bin`, data: randomBytes(size) }] : []),
-    ]),
+  return makeRealImage(
+    randomSizes.map((size) => (size > 0 ? { randomFile: size } : {})),
+    { architecture },
   );
-  const config = jsonContent({
-    created: '2026-01-01T00:00:00Z',
-    architecture,
-    os: 'linux',
-    config: { Cmd: ['/bin/sh'], Labels: { 'test.nonce': randomBytes(8).toString('hex') } },
-    rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
-    history: layers.map(() => ({ created: '2026-01-01T00:00:00Z', created_by: 'wharf e2e tests' })),
-  });
-  const mediaType = 'application/vnd.oci.image.manifest.v1+json';
-  const manifest = jsonContent({
-    schemaVersion: 2,
-    mediaType,
-    config: {
-      mediaType: 'application/vnd.oci.image.config.v1+json',
-      digest: config.digest,
-      size: config.bytes.byteLength,
-    },
-    layers: layers.map((l) => ({
-      mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
-      digest: l.digest,
-      size: l.bytes.byteLength,
-    })),
-  });
-  return {
-    architecture,
-    config,
-    layers: layers.map(({ bytes, digest }) => ({ bytes, digest })),
-    diffIds: layers.map((l) => l.diffId),
-    manifest,
-    mediaType,
-  };
 }
 
 /** What the e2e suites push and pull. */

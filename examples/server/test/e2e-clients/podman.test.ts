@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import type { RealImage } from '@wharf/test-utils';
 import { hasTool, type OciClient, sha256 } from '@wharf/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { platformImage, type RealImage } from './images.js';
+import { platformImage } from './images.js';
 import { CASES, type RunningTarget, type Scratch, scratch } from './targets.js';
 
 const TLS = '--tls-verify=false';
