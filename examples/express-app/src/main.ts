@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 // The same configuration and storage selection as the standalone server (PORT, HOST,
 // WHARF_STORAGE=memory|fs|s3, WHARF_ROOT, S3_*).
 import { readConfig } from '../../server/src/config.js';
+import { shutdownOnSignals } from '../../server/src/lifecycle.js';
 import { createStorage } from '../../server/src/storage.js';
 import { createApp } from './app.js';
 import { DEMO_USERS, parseUsers } from './users.js';
@@ -34,20 +35,4 @@ server.listen(config.port, config.host, () => {
   );
 });
 
-let stopping = false;
-function shutdown(signal: string): void {
-  if (stopping) return;
-  stopping = true;
-  console.log(`express-app: ${signal}, shutting down`);
-  server.close(() => {
-    close().finally(() => process.exit(0));
-  });
-  server.closeIdleConnections();
-  // Give in-flight transfers a moment, then cut them.
-  setTimeout(() => {
-    server.closeAllConnections();
-    process.exit(0);
-  }, 5_000).unref();
-}
-process.on('SIGINT', () => shutdown('SIGINT'));
-process.on('SIGTERM', () => shutdown('SIGTERM'));
+shutdownOnSignals(server, 'express-app', close);

@@ -6,6 +6,7 @@ import { createHandler } from '@wharf/http-node';
 import { createAuth } from './auth.js';
 import { readConfig } from './config.js';
 import { readGcSettings, runGcCommand, schedulePeriodicGc } from './gc.js';
+import { shutdownOnSignals } from './lifecycle.js';
 import { createStorage } from './storage.js';
 
 const config = readConfig();
@@ -42,22 +43,7 @@ server.listen(config.port, config.host, () => {
   console.log(`wharf listening on http://${host}:${port}`);
 });
 
-let stopping = false;
-function shutdown(signal: string): void {
-  if (stopping) return;
-  stopping = true;
-  console.log(`wharf: ${signal}, shutting down`);
-  server.close(() => {
-    stopGc()
-      .then(close)
-      .finally(() => process.exit(0));
-  });
-  server.closeIdleConnections();
-  // Give in-flight transfers a moment, then cut them.
-  setTimeout(() => {
-    server.closeAllConnections();
-    process.exit(0);
-  }, 5_000).unref();
-}
-process.on('SIGINT', () => shutdown('SIGINT'));
-process.on('SIGTERM', () => shutdown('SIGTERM'));
+shutdownOnSignals(server, 'wharf', async () => {
+  await stopGc();
+  await close();
+});
