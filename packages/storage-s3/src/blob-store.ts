@@ -1,11 +1,16 @@
 import type { BlobDeleteOptions, BlobInfo, BlobOpenOptions, BlobPutOptions, BlobStore } from '@wharf/core';
 import type { Keys } from './keys.js';
 import type { ObjectBody, ObjectStore } from './objects/types.js';
+import { type KeyedLock, quietly } from './util.js';
 import { type BufferPool, listAll, writeObject } from './writer.js';
 
 /** Settings the blob store shares with the other stores. */
 export interface S3BlobSettings {
   readonly buffers: BufferPool;
+  /** Parts uploading at once while a large blob streams in. */
+  readonly partsInFlight: number;
+  /** Shared with the upload store: completions of multipart uploads, one at a time per key. */
+  readonly completions: KeyedLock;
   /** Presigned-URL lifetime in seconds to use instead of core's, or `undefined`; `false`: no redirects. */
   readonly redirect: false | { readonly expiresIn: number | undefined };
 }
@@ -71,8 +76,11 @@ export class S3BlobStore implements BlobStore {
    * ends without error and aborted otherwise. Either way the blob appears whole or not at all.
    */
   async put(digest: string, source: AsyncIterable<Uint8Array>, options: BlobPutOptions = {}): Promise<void> {
+    const { buffers, partsInFlight, completions } = this.#settings;
     await writeObject(this.#store, this.#keys.blob(digest), source, {
-      buffers: this.#settings.buffers,
+      buffers,
+      partsInFlight,
+      completions,
       ...(options.signal ? { signal: options.signal } : {}),
     });
   }
@@ -90,10 +98,18 @@ export class S3BlobStore implements BlobStore {
     return true;
   }
 
+  /**
+   * Writes `touched` while checking that the blob exists, in parallel; a `touched` written for a
+   * missing blob is taken back.
+   */
   async touch(digest: string): Promise<boolean> {
-    if (!(await this.#store.head(this.#keys.blob(digest)))) return false;
-    await this.#store.put(this.#touchedKey(digest), new Uint8Array(0));
-    return true;
+    const touched = this.#touchedKey(digest);
+    const [exists] = await Promise.all([
+      this.#store.head(this.#keys.blob(digest)),
+      this.#store.put(touched, new Uint8Array(0)),
+    ]);
+    if (!exists) await quietly(() => this.#store.delete([touched]));
+    return exists !== null;
   }
 
   async *list(): AsyncIterable<BlobInfo> {

@@ -13,6 +13,7 @@ import { AwsObjectStore } from './objects/aws.js';
 import { type MinioClientLike, MinioObjectStore } from './objects/minio.js';
 import type { ObjectStore } from './objects/types.js';
 import { S3UploadStore } from './upload-store.js';
+import { KeyedLock } from './util.js';
 import { BufferPool, MIN_PART_SIZE } from './writer.js';
 
 export { S3BlobStore } from './blob-store.js';
@@ -53,14 +54,15 @@ export interface S3StorageOptions {
   readonly redirect?: boolean | { readonly expiresIn?: number };
   /**
    * Bytes per multipart-upload part when streaming blobs and chunks into the bucket. Each write in
-   * progress holds about twice this in memory. Default 8 MiB; at least `minPartSize`.
+   * progress holds up to three times this in memory (two parts uploading, one filling). Default
+   * 8 MiB; at least `minPartSize`.
    */
   readonly partSize?: number;
   /** The server's smallest multipart part (except the last). Default 5 MiB, as on AWS. */
   readonly minPartSize?: number;
   /** The server's largest number of parts per multipart upload. Default 10 000, as on AWS. */
   readonly maxParts?: number;
-  /** Requests one operation (a commit, a listing) runs in parallel. Default 4. */
+  /** Requests one operation (a commit's part copies, listings) runs in parallel. Default 8. */
   readonly concurrency?: number;
   /**
    * How racing chunk writers are told apart. `true`: `PutObject` with `If-None-Match: *` (one
@@ -79,6 +81,9 @@ export interface S3Storage extends RegistryStorage {
   /** Releases cached state. The client stays open (it belongs to the caller). */
   close(): Promise<void>;
 }
+
+/** Parts of one streaming write uploading at once: two keep the link to the server busy. */
+const PARTS_IN_FLIGHT = 2;
 
 function isAwsClient(client: S3Client | MinioClientLike): client is S3Client {
   return typeof (client as Partial<S3Client>).send === 'function' && !('makeRequestAsync' in client);
@@ -105,7 +110,7 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
   const minPartSize = options.minPartSize ?? MIN_PART_SIZE;
   const partSize = Math.max(options.partSize ?? 8 * 1024 * 1024, minPartSize);
   const maxParts = options.maxParts ?? 10_000;
-  const concurrency = Math.max(1, options.concurrency ?? 4);
+  const concurrency = Math.max(1, options.concurrency ?? 8);
   if (!options.bucket) throw new TypeError('createS3Storage: bucket is required');
   if (!Number.isSafeInteger(partSize) || !Number.isSafeInteger(minPartSize) || minPartSize < 1)
     throw new TypeError('createS3Storage: part sizes must be positive integers');
@@ -118,8 +123,11 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
   const keys = new Keys(options.prefix ?? '');
   const { redirect } = options;
   const buffers = new BufferPool(partSize);
+  const completions = new KeyedLock();
   const blobs = new S3BlobStore(store, keys, {
     buffers,
+    partsInFlight: PARTS_IN_FLIGHT,
+    completions,
     redirect: redirect ? { expiresIn: typeof redirect === 'object' ? redirect.expiresIn : undefined } : false,
   });
   const uploads = new S3UploadStore(store, keys, {
@@ -128,6 +136,8 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
     maxParts,
     concurrency,
     conditionalWrites: options.conditionalWrites ?? 'auto',
+    partsInFlight: PARTS_IN_FLIGHT,
+    completions,
   });
   const metadata = new S3MetadataStore(store, keys);
   return {

@@ -14,6 +14,12 @@ import { listAll, listPrefixes } from './writer.js';
 
 /** User metadata key holding a manifest revision's media type (`x-amz-meta-media-type`). */
 const MEDIA_TYPE = 'media-type';
+/**
+ * User metadata key repeating a tag's digest on its `current` link (`x-amz-meta-digest`), so that
+ * a tag resolves with a HEAD, which is cheaper than a GET on every server (and much faster on
+ * some: a small response body may wait for a delayed acknowledgement).
+ */
+const DIGEST = 'digest';
 
 /**
  * {@link MetadataStore} on distribution-compatible link objects: each link holds the digest it
@@ -98,11 +104,15 @@ export class S3MetadataStore implements MetadataStore {
   /** The index link first, then `current`, as distribution does. */
   async putTag(repository: string, tag: string, digest: string): Promise<void> {
     await this.#putLink(this.#keys.tagIndex(repository, tag, digest), digest);
-    await this.#putLink(this.#keys.tagCurrent(repository, tag), digest);
+    await this.#putLink(this.#keys.tagCurrent(repository, tag), digest, { [DIGEST]: digest });
   }
 
+  /** A HEAD; the link's body is read only when it lacks the digest metadata (written elsewhere). */
   async getTag(repository: string, tag: string): Promise<string | null> {
-    return this.#readText(this.#keys.tagCurrent(repository, tag));
+    const key = this.#keys.tagCurrent(repository, tag);
+    const head = await this.#store.head(key);
+    if (!head) return null;
+    return head.metadata[DIGEST] ?? (await this.#readText(key));
   }
 
   /** Removes the index links first and `current` last, so a crash midway leaves the tag valid. */

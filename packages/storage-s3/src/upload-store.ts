@@ -10,8 +10,8 @@ import {
   type UploadStore,
 } from '@wharf/core';
 import type { Keys } from './keys.js';
-import type { ObjectBody, ObjectStore } from './objects/types.js';
-import { mapLimit, pad, quietly, readAll, throwIfAborted } from './util.js';
+import type { ObjectBody, ObjectHead, ObjectStore, PutOptions } from './objects/types.js';
+import { type KeyedLock, mapLimit, pad, quietly, readAll, throwIfAborted } from './util.js';
 import { type BufferPool, listAll, listPrefixes, MAX_PART_SIZE, purge, writeObject } from './writer.js';
 
 /**
@@ -97,6 +97,10 @@ export interface S3UploadSettings {
   readonly maxParts: number;
   readonly concurrency: number;
   readonly conditionalWrites: boolean | 'auto';
+  /** Parts uploading at once while a large chunk streams in. */
+  readonly partsInFlight: number;
+  /** Shared with the blob store: completions of multipart uploads, one at a time per key. */
+  readonly completions: KeyedLock;
 }
 
 const CACHE_LIMIT = 512;
@@ -117,6 +121,14 @@ function token(): string {
 function json(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value));
 }
+
+/**
+ * User metadata repeating a small record's bytes (base64), so that one HEAD reads it: cheaper than
+ * a GET everywhere, and much faster on servers that hold back small response bodies.
+ */
+const INLINE = 'inline';
+/** Records larger than this are not repeated in metadata (S3 allows 2 KiB of it). */
+const INLINE_LIMIT = 1024;
 
 /** Streams an object body, releasing its connection on early exit. */
 async function* drainBody(body: ObjectBody): AsyncGenerator<Uint8Array> {
@@ -182,6 +194,11 @@ export class S3UploadStore implements UploadStore {
   readonly #keys: Keys;
   readonly #settings: S3UploadSettings;
   readonly #cache = new Map<string, CachedSession>();
+  /**
+   * Blobs being composed by a commit in this process, by blob key: a concurrent commit of the same
+   * content waits for it instead of copying the same bytes again.
+   */
+  readonly #composing = new Map<string, Promise<void>>();
   #probe: Promise<ClaimMode> | undefined;
   /** Chunks of at least the minimum part size are staged without being read back. */
   readonly minChunkLength: number;
@@ -226,14 +243,29 @@ export class S3UploadStore implements UploadStore {
     }
   }
 
-  async #getJson<T>(key: string): Promise<T | null> {
-    const body = await this.#store.get(key);
-    return body ? (JSON.parse((await readAll(body)).toString('utf8')) as T) : null;
+  /** Writes a small record (see {@link INLINE}). */
+  #putRecord(key: string, bytes: Uint8Array, options: PutOptions = {}): Promise<boolean> {
+    return this.#store.put(key, bytes, {
+      ...options,
+      ...(bytes.byteLength <= INLINE_LIMIT
+        ? { metadata: { [INLINE]: Buffer.from(bytes).toString('base64') } }
+        : {}),
+    });
   }
 
+  /** A small record's bytes: from a HEAD, or a GET when they are not in its metadata. */
   async #getBytes(key: string): Promise<Buffer | null> {
+    const head = await this.#store.head(key);
+    if (!head) return null;
+    const inline = head.metadata[INLINE];
+    if (inline !== undefined) return Buffer.from(inline, 'base64');
     const body = await this.#store.get(key);
     return body ? readAll(body) : null;
+  }
+
+  async #getJson<T>(key: string): Promise<T | null> {
+    const bytes = await this.#getBytes(key);
+    return bytes ? (JSON.parse(bytes.toString('utf8')) as T) : null;
   }
 
   #claimKey(id: string, offset: number): string {
@@ -248,7 +280,7 @@ export class S3UploadStore implements UploadStore {
       createdAt: new Date().toISOString(),
       claims: await this.#claimMode(),
     };
-    await this.#store.put(`${this.#keys.upload(init.id)}session`, json(record));
+    await this.#putRecord(`${this.#keys.upload(init.id)}session`, json(record));
     this.#remember(init.id, { record, offsets: [], claims: new Map(), hashes: new Map() });
     const createdAt = new Date(record.createdAt);
     return { ...init, size: 0, createdAt, updatedAt: createdAt, hashState: null };
@@ -282,10 +314,7 @@ export class S3UploadStore implements UploadStore {
     if (known && (lastKnown === undefined || probe)) {
       let next = probe ? probe.offset + probe.length : 0;
       for (let hops = 0; hops < 3; hops++) {
-        // HEAD first: a miss (the usual answer) is cheaper than a GET's.
-        const key = `${claimPrefix}${pad(next)}`;
-        if (!(await this.#store.head(key))) return offsets;
-        const claim = await this.#getJson<Claim>(key);
+        const claim = await this.#getJson<Claim>(`${claimPrefix}${pad(next)}`);
         if (!claim) return offsets;
         offsets.push(next);
         if (claim.kind === 'seal') return offsets;
@@ -436,7 +465,7 @@ export class S3UploadStore implements UploadStore {
   async #claim(id: string, record: SessionRecord, claim: Claim): Promise<boolean> {
     const key = this.#claimKey(id, claim.offset);
     if (record.claims === 'conditional') {
-      if (await this.#store.put(key, json(claim), { ifNoneMatch: true })) return true;
+      if (await this.#putRecord(key, json(claim), { ifNoneMatch: true })) return true;
       const existing = await this.#getJson<Claim>(key);
       return existing?.writer === claim.writer;
     }
@@ -449,7 +478,7 @@ export class S3UploadStore implements UploadStore {
       try {
         alone = !(await this.#store.list(pending)).objects.some((o) => o.key !== mine);
         if (alone && !(await this.#store.head(key))) {
-          await this.#store.put(key, json(claim));
+          await this.#putRecord(key, json(claim));
           return true;
         }
       } finally {
@@ -558,7 +587,11 @@ export class S3UploadStore implements UploadStore {
             yield result.value;
           }
         };
-        written = await writeObject(store, segmentKey, source(), { buffers, ...(signal ? { signal } : {}) });
+        written = await writeObject(store, segmentKey, source(), {
+          buffers,
+          partsInFlight: this.#settings.partsInFlight,
+          ...(signal ? { signal } : {}),
+        });
       }
       const length = written - (merge ? runSize : 0);
       const claim: ChunkClaim = {
@@ -569,20 +602,24 @@ export class S3UploadStore implements UploadStore {
         writer,
         at: Date.now(),
       };
-      claimed = await this.#claim(id, state.record, claim);
-      if (!claimed) {
-        const now = await this.#load(id);
-        throw now ? new UploadOffsetError(now.size) : unknownUpload();
-      }
-      // A session deleted while this chunk streamed: take back what was added.
-      const [exists, hashState] = await Promise.all([
+      // The session's record is checked while claiming: a session deleted before this chunk
+      // arrived is reported as such. (One deleted while the claim is in flight may keep the
+      // chunk's objects: the session listing sweeps directories without a record.)
+      const [won, exists, hashState] = await Promise.all([
+        this.#claim(id, state.record, claim),
         store.head(`${dir}session`),
         this.#hashState(id, state),
       ]);
+      claimed = won;
       if (!exists) {
-        await quietly(() => store.delete([this.#claimKey(id, offset), segmentKey!]));
+        const key = segmentKey;
+        await quietly(() => store.delete(won ? [this.#claimKey(id, offset), key] : [key]));
         this.#cache.delete(id);
         throw unknownUpload();
+      }
+      if (!claimed) {
+        const now = await this.#load(id);
+        throw now ? new UploadOffsetError(now.size) : unknownUpload();
       }
       state.cached.claims.set(offset, claim);
       if (state.cached.offsets[state.cached.offsets.length - 1] !== offset) state.cached.offsets.push(offset);
@@ -615,12 +652,9 @@ export class S3UploadStore implements UploadStore {
     const dir = this.#keys.upload(id);
     const relative = `${state.algorithm}/${pad(state.offset)}`;
     const key = `${dir}h/${relative}`;
-    await this.#store.put(key, state.state);
-    // Saved into a session that was deleted meanwhile: do not leave it behind.
-    if (!(await this.#store.head(`${dir}session`))) {
-      await quietly(() => this.#store.delete([key]));
-      return;
-    }
+    // Core saves right after a chunk was accepted, so the session is known to exist; a state saved
+    // into a session deleted meanwhile is swept with it by the session listing.
+    await this.#putRecord(key, state.state);
     const cached = this.#cache.get(id);
     if (cached) {
       cached.hashes.clear();
@@ -652,53 +686,97 @@ export class S3UploadStore implements UploadStore {
 
   async commit(id: string, options: UploadCommitOptions): Promise<void> {
     const { digest, size, signal } = options;
-    const state = await this.#load(id);
+    // Core has just read the session, so this process's view is usually current; the seal below
+    // validates it (a session that moved on refuses the seal).
+    let state = this.#cachedState(id, size) ?? (await this.#load(id));
     if (!state) throw unknownUpload();
     if (state.size !== size) throw new UploadOffsetError(state.size, 'upload size changed before commit');
-    const chunks = await this.#allChunks(id, state);
-    const segments = layoutOf(chunks, size);
-
-    // Seal: appends racing with this commit now fail instead of being lost.
-    let sealedHere = false;
-    if (!state.sealed) {
-      const seal: SealClaim = { kind: 'seal', offset: size, writer: token(), at: Date.now() };
-      sealedHere = await this.#claim(id, state.record, seal);
-      if (!sealedHere) {
-        const now = await this.#load(id);
-        if (!now) {
-          // Another commit of this session finished first.
-          if ((await this.#store.head(this.#keys.blob(digest)))?.size === size) return;
-          throw unknownUpload();
-        }
-        if (now.size !== size || !now.sealed) throw new UploadOffsetError(now.size);
-      }
-    }
-
+    const dir = this.#keys.upload(id);
     const blobKey = this.#keys.blob(digest);
+
+    // At once: seal (appends racing with this commit now fail instead of being lost), check that
+    // the session still exists, and look for the blob.
+    const seal: SealClaim = { kind: 'seal', offset: size, writer: token(), at: Date.now() };
+    const [sealedHere, exists, blob] = await Promise.all([
+      state.sealed ? false : this.#claim(id, state.record, seal),
+      this.#store.head(`${dir}session`),
+      this.#store.head(blobKey),
+    ]);
+    if (!exists) {
+      if (sealedHere) await quietly(() => this.#store.delete([this.#claimKey(id, size)]));
+      this.#cache.delete(id);
+      // Another commit of this session finished first.
+      if (blob?.size === size) return;
+      throw unknownUpload();
+    }
+    if (!state.sealed && !sealedHere) {
+      const now = await this.#load(id);
+      if (!now) {
+        if ((await this.#store.head(blobKey))?.size === size) return;
+        throw unknownUpload();
+      }
+      if (now.size !== size || !now.sealed) throw new UploadOffsetError(now.size);
+      state = now;
+    }
+    const segments = layoutOf(await this.#allChunks(id, state), size);
+
     try {
       throwIfAborted(signal);
-      if ((await this.#store.head(blobKey))?.size !== size) {
-        await this.#compose(id, blobKey, segments, signal);
-        const after = await this.#store.head(blobKey);
-        if (after?.size !== size)
-          throw new Error(`committed blob ${digest} has ${after?.size} bytes, not ${size}`);
-      } else {
-        // Reused rather than rewritten: refresh its date, as a rewrite would, for garbage collection.
-        await this.#store.put(this.#keys.blobTouched(digest), new Uint8Array(0));
-      }
+      await this.#materialize(id, digest, size, segments, blob, signal);
     } catch (error) {
       // Another commit of the same content (maybe of this very session) may have won the race.
-      const blob = await this.#store.head(blobKey).catch(() => null);
-      if (blob?.size !== size) {
+      const again = await this.#store.head(blobKey).catch(() => null);
+      if (again?.size !== size) {
         if (sealedHere) await quietly(() => this.#store.delete([this.#claimKey(id, size)]));
         throw error;
       }
     }
-    await this.#destroy(id);
+    await this.#removeCommitted(id, state, size);
   }
 
   /**
-   * Concatenates segments into `target` on the server: a multipart upload with one
+   * Makes the blob exist with the staged bytes: composes it, or waits for a commit of the same
+   * content that is composing it in this process, or (when it already exists) refreshes its date,
+   * as a rewrite would, for garbage collection.
+   */
+  async #materialize(
+    id: string,
+    digest: string,
+    size: number,
+    segments: readonly Segment[],
+    blob: ObjectHead | null,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const blobKey = this.#keys.blob(digest);
+    let head = blob;
+    let fresh = false;
+    for (;;) {
+      if (head?.size === size) {
+        if (!fresh) await this.#store.put(this.#keys.blobTouched(digest), new Uint8Array(0));
+        return;
+      }
+      const running = this.#composing.get(blobKey);
+      if (!running) break;
+      // Written by that commit just now, or else composed here after all.
+      fresh = await running.then(
+        () => true,
+        () => false,
+      );
+      throwIfAborted(signal);
+      head = await this.#store.head(blobKey);
+    }
+    const job = this.#compose(id, blobKey, segments, signal);
+    this.#composing.set(blobKey, job);
+    try {
+      await job;
+    } finally {
+      if (this.#composing.get(blobKey) === job) this.#composing.delete(blobKey);
+    }
+  }
+
+  /**
+   * Concatenates segments into `target` on the server. One segment is copied with CopyObject
+   * (which some servers do without copying the bytes); several become a multipart upload with one
    * `UploadPartCopy` per segment (ranges over 5 GiB split), the trailing run of small segments
    * uploaded as the last part. More parts than the server allows are first combined into
    * intermediate objects the same way.
@@ -710,7 +788,16 @@ export class S3UploadStore implements UploadStore {
     signal?: AbortSignal,
   ): Promise<void> {
     const dir = this.#keys.upload(id);
-    const { minPartSize, maxParts, concurrency } = this.#settings;
+    const { minPartSize, maxParts, concurrency, completions } = this.#settings;
+    if (segments.length === 0) {
+      await this.#store.put(target, Buffer.alloc(0), signal ? { signal } : {});
+      return;
+    }
+    if (segments.length === 1 && segments[0]!.size <= MAX_PART_SIZE) {
+      const source = `${dir}${segments[0]!.key}`;
+      await completions.run(target, () => this.#store.copy(source, target, signal));
+      return;
+    }
     let pieces: Piece[] = [];
     let runStart = segments.length;
     while (runStart > 0 && segments[runStart - 1]!.size < minPartSize) runStart--;
@@ -724,10 +811,6 @@ export class S3UploadStore implements UploadStore {
         keys: run.map((s) => `${dir}${s.key}`),
         length: run.reduce((n, s) => n + s.size, 0),
       });
-    }
-    if (pieces.length === 0) {
-      await this.#store.put(target, Buffer.alloc(0), signal ? { signal } : {});
-      return;
     }
     const intermediates: string[] = [];
     try {
@@ -773,14 +856,16 @@ export class S3UploadStore implements UploadStore {
           if (!body) throw new Error(`staged segment ${key} vanished`);
           parts.push(await readAll(body));
         }
-        return store.uploadPart(target, uploadId, index + 1, Buffer.concat(parts), signal);
+        const data = Buffer.concat(parts);
+        // The completed object is not read back: make sure this part has exactly its bytes.
+        if (data.byteLength !== piece.length)
+          throw new Error(`staged segments hold ${data.byteLength} bytes, not ${piece.length}`);
+        return store.uploadPart(target, uploadId, index + 1, data, signal);
       });
       throwIfAborted(signal);
-      await store.completeMultipart(
-        target,
-        uploadId,
-        etags.map((etag, index) => ({ partNumber: index + 1, etag })),
-        signal,
+      const parts = etags.map((etag, index) => ({ partNumber: index + 1, etag }));
+      await this.#settings.completions.run(target, () =>
+        store.completeMultipart(target, uploadId, parts, signal),
       );
     } catch (error) {
       await quietly(() => store.abortMultipart(target, uploadId));
@@ -789,30 +874,54 @@ export class S3UploadStore implements UploadStore {
   }
 
   /**
-   * Removes a session: everything but the record, then the record, then whatever a racing writer
-   * added before it saw the record gone (writers check the record after adding anything).
+   * Removes a committed session with one request: every object it can have is known from its
+   * claims (record, claims and seal, segments, hash states at chunk ends). Anything else left by a
+   * writer racing the commit is swept by the session listing, since the record is gone.
    */
-  async #destroy(id: string): Promise<boolean> {
+  async #removeCommitted(id: string, state: LoadedState, size: number): Promise<void> {
+    const dir = this.#keys.upload(id);
+    const keys = new Set([`${dir}session`, this.#claimKey(id, size)]);
+    for (const offset of state.offsets) {
+      const claim = state.cached.claims.get(offset);
+      keys.add(this.#claimKey(id, offset));
+      if (!claim) continue;
+      keys.add(`${dir}${claim.segment.key}`);
+      keys.add(`${dir}h/${state.record.algorithm}/${pad(claim.offset + claim.length)}`);
+    }
+    for (const relative of state.cached.hashes.keys()) keys.add(`${dir}h/${relative}`);
+    this.#cache.delete(id);
+    await this.#store.delete([...keys]);
+  }
+
+  /**
+   * Removes a session: the record first (the session ends there), then whatever is under it.
+   * Writers check the record after adding anything, so what they add later they take back
+   * themselves; what a crash leaves is swept by the session listing.
+   */
+  async delete(id: string): Promise<boolean> {
     const dir = this.#keys.upload(id);
     const record = `${dir}session`;
     const existed = (await this.#store.head(record)) !== null;
-    await purge(this.#store, dir, new Set([record]));
-    await this.#store.delete([record]);
-    await purge(this.#store, dir);
     this.#cache.delete(id);
+    if (existed) await this.#store.delete([record]);
+    await purge(this.#store, dir);
     return existed;
   }
 
-  delete(id: string): Promise<boolean> {
-    return this.#destroy(id);
-  }
-
+  /**
+   * Every session. Directories without a record (left by a crash, or by a writer that raced a
+   * deletion) are swept on the way.
+   */
   async *list(): AsyncIterable<UploadSession> {
     const root = this.#keys.uploads;
     const ids = (await listPrefixes(this.#store, root)).map((p) => p.slice(root.length, -1));
     const { concurrency } = this.#settings;
     for (let i = 0; i < ids.length; i += concurrency) {
-      const sessions = await mapLimit(ids.slice(i, i + concurrency), concurrency, (id) => this.get(id));
+      const sessions = await mapLimit(ids.slice(i, i + concurrency), concurrency, async (id) => {
+        const session = await this.get(id);
+        if (!session) await quietly(() => purge(this.#store, this.#keys.upload(id)));
+        return session;
+      });
       for (const session of sessions) if (session) yield session;
     }
   }

@@ -1,5 +1,5 @@
 import type { CompletedPart, ListedObject, MultipartRef, ObjectStore } from './objects/types.js';
-import { mapLimit, quietly, throwIfAborted } from './util.js';
+import { type KeyedLock, mapLimit, quietly, throwIfAborted } from './util.js';
 
 /** The smallest part S3 accepts in a multipart upload (except the last one). */
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
@@ -31,16 +31,24 @@ export class BufferPool {
 
 /** Options of {@link writeObject}. */
 export interface WriteOptions {
-  /** Where part buffers come from; their size is the part size. A write holds two at most. */
+  /** Where part buffers come from; their size is the part size. */
   readonly buffers: BufferPool;
+  /**
+   * Parts uploading while the next one fills (default 1). A write holds this many buffers plus
+   * the one filling.
+   */
+  readonly partsInFlight?: number;
+  /** Serializes the completion of multipart uploads per key (see {@link KeyedLock}). */
+  readonly completions?: KeyedLock;
   readonly signal?: AbortSignal;
 }
 
 /**
  * Streams `source` into `key`: a single PutObject when it fits in one part, otherwise a multipart
- * upload whose parts go out as they fill (one part uploading while the next fills). The object
- * becomes visible only when `source` ends without throwing; on any error nothing is left behind
- * (the multipart upload is aborted) and the error is rethrown as is. Resolves the byte count.
+ * upload whose parts go out as they fill (up to `partsInFlight` uploading while the next fills).
+ * The object becomes visible only when `source` ends without throwing; on any error nothing is
+ * left behind (the multipart upload is aborted) and the error is rethrown as is. Resolves the byte
+ * count.
  */
 export async function writeObject(
   store: ObjectStore,
@@ -48,32 +56,52 @@ export async function writeObject(
   source: AsyncIterable<Uint8Array>,
   options: WriteOptions,
 ): Promise<number> {
-  const { buffers, signal } = options;
+  const { buffers, signal, completions } = options;
   const partSize = buffers.size;
+  const maxInFlight = Math.max(1, options.partsInFlight ?? 1);
   let uploadId: string | undefined;
   const parts: CompletedPart[] = [];
   let fill: Buffer | undefined;
-  let standby: Buffer | undefined;
   let filled = 0;
   let total = 0;
-  let inflight: Promise<void> | undefined;
+  /** Parts being uploaded, with their buffers. */
+  const inflight = new Set<{ readonly done: Promise<void>; readonly buffer: Buffer }>();
+  /** Buffers whose upload has finished. */
+  const spare: Buffer[] = [];
+  let failure: { error: unknown } | undefined;
+
+  const settle = async (): Promise<void> => {
+    await Promise.all([...inflight].map((entry) => entry.done));
+    if (failure) throw failure.error;
+  };
 
   const flush = async (): Promise<void> => {
     uploadId ??= await store.createMultipart(key, signal);
-    // At most one part in flight: wait for it, then reuse its buffer for the next fill.
-    if (inflight) await inflight;
+    // Wait for a slot; a failed part fails the write.
+    while (inflight.size >= maxInFlight) await Promise.race([...inflight].map((entry) => entry.done));
+    if (failure) throw failure.error;
     const buffer = fill!;
     const body = buffer.subarray(0, filled);
     const partNumber = parts.length + 1;
     const id = uploadId;
     parts.push({ partNumber, etag: '' });
-    inflight = store.uploadPart(key, id, partNumber, body, signal).then((etag) => {
-      parts[partNumber - 1] = { partNumber, etag };
+    const entry = {
+      buffer,
+      done: store.uploadPart(key, id, partNumber, body, signal).then(
+        (etag) => {
+          parts[partNumber - 1] = { partNumber, etag };
+        },
+        (error: unknown) => {
+          failure ??= { error };
+        },
+      ),
+    };
+    inflight.add(entry);
+    void entry.done.then(() => {
+      inflight.delete(entry);
+      spare.push(buffer);
     });
-    // Surfaced at the next await of `inflight`; do not report it as unhandled meanwhile.
-    inflight.catch(() => {});
-    fill = standby;
-    standby = buffer;
+    fill = undefined;
     filled = 0;
   };
 
@@ -83,7 +111,7 @@ export async function writeObject(
       let position = 0;
       while (position < chunk.byteLength) {
         if (filled === partSize) await flush();
-        fill ??= buffers.acquire();
+        fill ??= spare.pop() ?? buffers.acquire();
         const n = Math.min(partSize - filled, chunk.byteLength - position);
         fill.set(chunk.subarray(position, position + n), filled);
         filled += n;
@@ -97,18 +125,20 @@ export async function writeObject(
       return total;
     }
     if (filled > 0) await flush();
-    await inflight;
-    await store.completeMultipart(key, uploadId, parts, signal);
+    await settle();
+    const id = uploadId;
+    const complete = () => store.completeMultipart(key, id, parts, signal);
+    await (completions ? completions.run(key, complete) : complete());
     return total;
   } catch (error) {
-    if (inflight) await inflight.catch(() => {});
+    await Promise.all([...inflight].map((entry) => entry.done));
     const id = uploadId;
     if (id !== undefined) await quietly(() => store.abortMultipart(key, id));
     throw error;
   } finally {
     // Every request that used them has settled by now.
     buffers.release(fill);
-    buffers.release(standby);
+    for (const buffer of spare) buffers.release(buffer);
   }
 }
 
@@ -152,15 +182,12 @@ export async function listAllMultipart(store: ObjectStore, prefix: string): Prom
   return uploads;
 }
 
-/** Aborts every multipart upload and deletes every object under `prefix` except `keep`. */
-export async function purge(
-  store: ObjectStore,
-  prefix: string,
-  keep: ReadonlySet<string> = new Set(),
-): Promise<void> {
+/** Aborts every multipart upload and deletes every object under `prefix`. */
+export async function purge(store: ObjectStore, prefix: string): Promise<void> {
+  // Multipart uploads first: one completed meanwhile is then found by the object listing.
   const uploads = await listAllMultipart(store, prefix);
   await mapLimit(uploads, 8, (u) => store.abortMultipart(u.key, u.uploadId));
   const keys: string[] = [];
-  for await (const object of listAll(store, prefix)) if (!keep.has(object.key)) keys.push(object.key);
+  for await (const object of listAll(store, prefix)) keys.push(object.key);
   if (keys.length > 0) await store.delete(keys);
 }

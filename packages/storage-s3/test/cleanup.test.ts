@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createRegistry } from '@wharf/core';
 import { OciClient, randomContent, sha256 } from '@wharf/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +19,10 @@ describe.skipIf(!env)('failed and cancelled uploads leave nothing in the bucket'
     await deleteBucket(admin, bucket);
     admin.destroy();
   });
+
+  async function purgeRecord(key: string): Promise<void> {
+    await admin.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+  }
 
   /** A registry on a fresh prefix of the bucket, answering in process. */
   function registryOnPrefix(): { client: OciClient; prefix: string } {
@@ -103,6 +107,49 @@ describe.skipIf(!env)('failed and cancelled uploads leave nothing in the bucket'
     expect(outcome).not.toBe(202);
     expect(await contents(admin, bucket, prefix)).toEqual(before);
     expect((await client.request('DELETE', location)).status).toBe(204);
+    expect(await contents(admin, bucket, prefix)).toEqual([]);
+  });
+
+  it('a commit leaves only the blob and its link, merged-away segments and hash states included', async () => {
+    for (const chunks of [[3 * MiB, 10 * MiB, MiB], [13 * MiB]]) {
+      const { client, prefix } = registryOnPrefix();
+      const { bytes, digest } = randomContent(chunks.reduce((n, c) => n + c, 0));
+      let location = await client.startUpload('lib/app');
+      let offset = 0;
+      for (const length of chunks) {
+        location = await patch(client, location, bytes.subarray(offset, offset + length), offset);
+        offset += length;
+      }
+      const res = await client.request('PUT', `${location}?digest=${encodeURIComponent(digest)}`);
+      expect(res.status, await res.text()).toBe(201);
+      const hex = digest.slice('sha256:'.length);
+      expect(await contents(admin, bucket, prefix)).toEqual([
+        `${prefix}docker/registry/v2/blobs/sha256/${hex.slice(0, 2)}/${hex}/data`,
+        `${prefix}docker/registry/v2/repositories/lib/app/_layers/sha256/${hex}/link`,
+      ]);
+      expect(sha256(await client.getBlob('lib/app', digest))).toBe(digest);
+    }
+  });
+
+  it('the session listing sweeps a session directory left without its record', async () => {
+    const prefix = `c-${randomUUID()}/`;
+    const storage = createS3Storage({ client: admin, bucket, prefix });
+    const id = randomUUID();
+    await storage.uploads.create({ id, repository: 'lib/app', algorithm: 'sha256' });
+    const bytes = randomContent(1000).bytes;
+    await storage.uploads.append(id, {
+      offset: 0,
+      body: (async function* () {
+        yield bytes;
+      })(),
+    });
+    await storage.uploads.saveHashState(id, { algorithm: 'sha256', offset: 1000, state: new Uint8Array(8) });
+    // A process that died while cancelling: the record is gone, the rest is not.
+    await purgeRecord(`${prefix}docker/registry/v2/_wharf/uploads/${id}/session`);
+    expect((await contents(admin, bucket, prefix)).length).toBeGreaterThan(1);
+    const listed: string[] = [];
+    for await (const session of storage.uploads.list()) listed.push(session.id);
+    expect(listed).toEqual([]);
     expect(await contents(admin, bucket, prefix)).toEqual([]);
   });
 

@@ -1,7 +1,9 @@
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -105,6 +107,11 @@ export class AwsObjectStore implements ObjectStore {
   }
 
   async delete(keys: readonly string[]): Promise<void> {
+    if (keys.length === 1) {
+      // A plain DELETE: no request or response body to build and parse.
+      await this.#client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: keys[0] }));
+      return;
+    }
     for (let i = 0; i < keys.length; i += 1000) {
       const batch = keys.slice(i, i + 1000);
       const out = await this.#client.send(
@@ -190,6 +197,17 @@ export class AwsObjectStore implements ObjectStore {
       options(signal),
     );
     return out.ETag ?? '';
+  }
+
+  async copy(source: string, target: string, signal?: AbortSignal): Promise<void> {
+    await this.#client.send(
+      new CopyObjectCommand({
+        Bucket: this.bucket,
+        Key: target,
+        CopySource: copySource(this.bucket, source),
+      }),
+      options(signal),
+    );
   }
 
   async copyPart(

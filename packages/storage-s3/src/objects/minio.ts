@@ -174,6 +174,16 @@ export class MinioObjectStore implements ObjectStore {
   }
 
   async delete(keys: readonly string[]): Promise<void> {
+    if (keys.length === 1) {
+      // A plain DELETE: no request or response body to build and parse.
+      const res = await this.#client.makeRequestAsync(
+        { method: 'DELETE', bucketName: this.bucket, objectName: keys[0] },
+        '',
+        [204, 200, 404],
+      );
+      await drain(res);
+      return;
+    }
     for (let i = 0; i < keys.length; i += 1000) {
       const batch = keys.slice(i, i + 1000);
       const xml = `<Delete><Quiet>true</Quiet>${batch
@@ -243,6 +253,23 @@ export class MinioObjectStore implements ObjectStore {
       asBuffer(body),
     );
     return out.etag;
+  }
+
+  async copy(source: string, target: string): Promise<void> {
+    const res = await this.#client.makeRequestAsync(
+      {
+        method: 'PUT',
+        bucketName: this.bucket,
+        objectName: target,
+        headers: { 'x-amz-copy-source': copySource(this.bucket, source) },
+      },
+      '',
+      [200],
+    );
+    // A copy can fail after its 200 has been sent: the error is then in the body.
+    const text = await drain(res);
+    const error = /<Error>[\s\S]*?<Code>([^<]*)<\/Code>/.exec(text);
+    if (error) throw new Error(`S3 copy failed: ${error[1]}`);
   }
 
   async copyPart(

@@ -90,6 +90,11 @@ export interface ObjectStore {
     body: Uint8Array,
     signal?: AbortSignal,
   ): Promise<string>;
+  /**
+   * CopyObject of a whole object of at most 5 GiB within the bucket (some servers, Ceph RGW among
+   * them, share the data instead of copying it).
+   */
+  copy(source: string, target: string, signal?: AbortSignal): Promise<void>;
   /** UploadPartCopy of `range` of `source` (same bucket). */
   copyPart(
     key: string,
