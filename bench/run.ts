@@ -11,6 +11,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { send } from './lib/http.js';
+import { removeBucket } from './lib/s3.js';
 import {
   type Sample,
   scenarioChunked,
@@ -97,6 +98,7 @@ async function main(): Promise<void> {
   const registries: Target[] = [];
   const stoppers: Target[] = [];
   const want = (name: string) => !onlyTargets || onlyTargets.includes(name);
+  let bucket: string | undefined;
   try {
     if (want('wharf-fs')) {
       try {
@@ -108,12 +110,9 @@ async function main(): Promise<void> {
       }
     }
     if (want('wharf-s3') && process.env.S3_ENDPOINT) {
+      bucket = `wharf-bench-${Date.now()}`;
       registries.push(
-        await startWharf('wharf-s3', {
-          WHARF_STORAGE: 's3',
-          S3_BUCKET: `wharf-bench-${Date.now()}`,
-          S3_PREFIX: '',
-        }),
+        await startWharf('wharf-s3', { WHARF_STORAGE: 's3', S3_BUCKET: bucket, S3_PREFIX: '' }),
       );
     }
     if (want('wharf-memory') && (args.has('memory') || registries.length === 0)) {
@@ -252,6 +251,8 @@ async function main(): Promise<void> {
     }
   } finally {
     for (const target of stoppers) await target.stop();
+    // The S3 bucket goes too: a test cluster keeps data in memory and fills up otherwise.
+    if (bucket) await removeBucket(bucket);
   }
   await report(registries.map((t) => t.name));
   await rm(WORK, { recursive: true, force: true });

@@ -171,7 +171,7 @@ osd memory target = 1073741824
 osd crush update on start = true
 
 [client.rgw.a]
-rgw frontends = beast endpoint=127.0.0.1:$S3_PORT
+rgw frontends = beast endpoint=127.0.0.1:$S3_PORT tcp_nodelay=1
 rgw data = $D/rgw
 rgw enable usage log = false
 rgw gc obj min wait = 60
