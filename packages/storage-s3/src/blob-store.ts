@@ -50,6 +50,14 @@ export class S3BlobStore implements BlobStore {
   }
 
   async stat(digest: string): Promise<BlobInfo | null> {
+    // Size only: the age costs another request and only garbage collection needs it (from list()
+    // and the conditional delete).
+    const head = await this.#store.head(this.#keys.blob(digest));
+    return head ? { digest, size: head.size } : null;
+  }
+
+  /** Size and age: the later of `data` and `touched`. */
+  async #statWithAge(digest: string): Promise<Required<BlobInfo> | null> {
     const [head, touched] = await Promise.all([
       this.#store.head(this.#keys.blob(digest)),
       this.#store.head(this.#touchedKey(digest)),
@@ -90,10 +98,10 @@ export class S3BlobStore implements BlobStore {
    * delete, so a touch landing between the two is lost (the window is one round trip).
    */
   async delete(digest: string, options: BlobDeleteOptions = {}): Promise<boolean> {
-    const info = await this.stat(digest);
+    const info = await this.#statWithAge(digest);
     if (!info) return false;
     const { unmodifiedSince } = options;
-    if (unmodifiedSince && info.modifiedAt && info.modifiedAt > unmodifiedSince) return false;
+    if (unmodifiedSince && info.modifiedAt > unmodifiedSince) return false;
     await this.#store.delete([this.#keys.blob(digest), this.#touchedKey(digest)]);
     return true;
   }

@@ -17,7 +17,11 @@ export interface ByteWindow {
 export interface BlobInfo {
   readonly digest: string;
   readonly size: number;
-  /** When the blob was (last) written; used by garbage collection's grace period. */
+  /**
+   * When the blob was last written or touched; garbage collection's grace period counts from it.
+   * `list()` must report it; `stat()` may leave it out where finding it costs extra (core's request
+   * paths only need the size).
+   */
   readonly modifiedAt?: Date;
 }
 
