@@ -1,3 +1,5 @@
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import { CreateBucketCommand, HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { createS3Storage, S3_COMPATIBLE_CLIENT_CONFIG } from '@wharf/storage-s3';
 import type { ServerConfig } from './config.js';
@@ -28,6 +30,12 @@ export async function createS3StorageFromConfig(config: ServerConfig): Promise<S
   const { s3 } = config;
   const client = new S3Client({
     ...S3_COMPATIBLE_CLIENT_CONFIG,
+    // Every blob pull streams through one connection; the SDK's default of 50 would let many
+    // slow pulls starve every other request.
+    requestHandler: {
+      httpAgent: new HttpAgent({ keepAlive: true, maxSockets: 512 }),
+      httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 512 }),
+    },
     region: s3.region,
     forcePathStyle: s3.forcePathStyle,
     ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
