@@ -39,8 +39,11 @@ export class FsBlobStore implements BlobStore {
   }
 
   async put(digest: string, source: AsyncIterable<Uint8Array>, options: BlobPutOptions = {}): Promise<void> {
-    const target = this.#layout.blobData(digest);
+    const dir = this.#layout.blobDir(digest);
     const temp = this.#io.temp('blob');
+    // Core stores a blob only when it is missing: its directory is made (and synced) meanwhile.
+    const made = this.#io.makeDir(dir);
+    made.catch(() => {});
     try {
       const handle = await this.#io.create(temp);
       try {
@@ -49,9 +52,13 @@ export class FsBlobStore implements BlobStore {
       } finally {
         await handle.close();
       }
-      await this.#io.renameInto(temp, target);
+      await made;
+      await this.#io.renameInto(temp, join(dir, 'data'));
     } catch (error) {
+      await made.catch(() => {});
       await this.#io.unlink(temp).catch(() => false);
+      // No empty directory for a blob that was refused (rmdir spares one another writer filled).
+      await this.#io.prune(dir, this.#layout.blobsDir);
       throw error;
     }
   }
@@ -62,6 +69,16 @@ export class FsBlobStore implements BlobStore {
    */
   async install(digest: string, file: string, onRenamed?: () => void): Promise<void> {
     await this.#io.renameInto(file, this.#layout.blobData(digest), onRenamed);
+  }
+
+  /** Creates a missing blob's directory ahead of {@link install} (while the file is prepared). */
+  prepare(digest: string): Promise<void> {
+    return this.#io.makeDir(this.#layout.blobDir(digest));
+  }
+
+  /** Removes a blob's directory if it is empty (after a failed {@link prepare} or install). */
+  async unprepare(digest: string): Promise<void> {
+    await this.#io.prune(this.#layout.blobDir(digest), this.#layout.blobsDir);
   }
 
   /**

@@ -56,7 +56,10 @@ export interface FsStorage extends RegistryStorage {
   readonly blobs: BlobStore & Required<Pick<BlobStore, 'touch'>>;
   /** The resolved storage root. */
   readonly root: string;
-  /** Releases in-memory caches. Nothing needs flushing: every acknowledged write is on disk. */
+  /**
+   * Waits for background work (merging acknowledged chunks, which is an optimisation) and releases
+   * in-memory caches. Nothing needs flushing: every acknowledged write is on disk.
+   */
   close(): Promise<void>;
 }
 
@@ -99,7 +102,9 @@ export async function createFsStorage(options: FsStorageOptions): Promise<FsStor
     metadata,
     root: layout.root,
     async close() {
+      await uploads.settle();
       uploads.forget();
+      metadata.forget();
     },
   };
 }

@@ -1,3 +1,4 @@
+import type { ReadStream, Stats } from 'node:fs';
 import type * as fsp from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -13,6 +14,15 @@ export type FsOperations = Pick<
 
 /** Reads and writes move at least this many bytes per system call (64 KiB is ~2× slower). */
 export const IO_SIZE = 1 << 20;
+
+/**
+ * A large body being written is synced in the background every this many bytes, overlapping the
+ * disk's work with receiving the rest (otherwise all of it waits for the final fdatasync).
+ */
+const SYNC_AHEAD = 16 * 1024 * 1024;
+
+/** Copy buffers kept for reuse (two per copy in flight). */
+const BUFFERS_KEPT = 8;
 
 /** First read of a small file (links, records, hash states). */
 const SMALL_READ = 8 * 1024;
@@ -37,6 +47,18 @@ function noop(): void {}
 /** Throws the signal's reason when it has aborted. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw signal.reason ?? new Error('aborted');
+}
+
+/** Options of {@link Io.writeAtomic}. */
+export interface WriteOptions {
+  /** The target's directory probably does not exist yet: create it while the file is written. */
+  readonly newDir?: boolean;
+}
+
+/** The directory syncs of one directory: the one running and the one queued behind it. */
+interface DirSync {
+  running?: Promise<void>;
+  queued?: Promise<void>;
 }
 
 /** File-system primitives: large buffered I/O, atomic writes, durable renames. */
@@ -122,9 +144,14 @@ export class Io {
    * file, say from another registry's crash, is no link).
    */
   async linkTime(path: string): Promise<Date | undefined> {
+    return (await this.statLink(path))?.mtime;
+  }
+
+  /** A link file's stat, or `undefined` when there is none (see {@link linkTime}). */
+  async statLink(path: string): Promise<Stats | undefined> {
     try {
       const info = await this.fs.stat(path);
-      return info.isFile() && info.size > 0 ? info.mtime : undefined;
+      return info.isFile() && info.size > 0 ? info : undefined;
     } catch (error) {
       if (isMissing(error)) return undefined;
       throw error;
@@ -245,9 +272,44 @@ export class Io {
     if (this.sync) await handle.datasync();
   }
 
-  /** fsync of a directory, so entries created or renamed in it survive power loss. */
-  async syncDir(dir: string): Promise<void> {
-    if (!this.sync) return;
+  /**
+   * fsync of a directory, so entries created or renamed in it before the call survive power loss.
+   * Concurrent calls for one directory share work: a caller joins the sync queued behind the one
+   * running (which may have started before its entry existed), so at most two run per directory.
+   */
+  syncDir(dir: string): Promise<void> {
+    if (!this.sync) return Promise.resolve();
+    const state = this.#dirSyncs.get(dir);
+    if (!state) {
+      const fresh: DirSync = {};
+      this.#dirSyncs.set(dir, fresh);
+      return this.#startDirSync(dir, fresh);
+    }
+    if (!state.queued) {
+      const running = state.running ?? Promise.resolve();
+      state.queued = running.catch(noop).then(() => {
+        state.queued = undefined;
+        return this.#startDirSync(dir, state);
+      });
+    }
+    return state.queued;
+  }
+
+  readonly #dirSyncs = new Map<string, DirSync>();
+
+  #startDirSync(dir: string, state: DirSync): Promise<void> {
+    const running = this.#fsyncDir(dir);
+    state.running = running;
+    const done = (): void => {
+      if (state.running !== running) return;
+      state.running = undefined;
+      if (!state.queued) this.#dirSyncs.delete(dir);
+    };
+    running.then(done, done);
+    return running;
+  }
+
+  async #fsyncDir(dir: string): Promise<void> {
     const handle = await this.fs.open(dir, 'r');
     try {
       await handle.sync();
@@ -282,6 +344,15 @@ export class Io {
     ]);
   }
 
+  /**
+   * `mkdir -p`, making every directory it creates durable in its parent. Callers start it while
+   * they write the file that goes into the directory, so that neither waits for the other.
+   */
+  async makeDir(dir: string): Promise<void> {
+    const created = await this.fs.mkdir(dir, { recursive: true });
+    if (created !== undefined) await this.#syncCreated(created, dir);
+  }
+
   /** Makes directories created by `mkdir -p` (from `first` down to `leaf`) durable in their parents. */
   async #syncCreated(first: string, leaf: string): Promise<void> {
     if (!this.sync) return;
@@ -297,8 +368,10 @@ export class Io {
    * Writes a small file atomically: a complete, synced temporary file renamed over the target.
    * Readers see the old content or the new, never a mix or an empty file.
    */
-  async writeAtomic(target: string, content: string | Uint8Array): Promise<void> {
+  async writeAtomic(target: string, content: string | Uint8Array, options: WriteOptions = {}): Promise<void> {
     const temp = this.temp('w');
+    const dir = options.newDir ? this.makeDir(dirname(target)) : undefined;
+    dir?.catch(noop);
     try {
       const handle = await this.#create(temp);
       try {
@@ -307,8 +380,10 @@ export class Io {
       } finally {
         await handle.close();
       }
+      await dir;
       await this.renameInto(temp, target);
     } catch (error) {
+      await dir?.catch(noop);
       await this.fs.unlink(temp).catch(noop);
       throw error;
     }
@@ -333,7 +408,9 @@ export class Io {
   /**
    * Streams `source` into `handle` from `position`, coalescing chunks into writes of at least
    * {@link IO_SIZE} bytes. One write is in flight while the next batch is read, and the source is
-   * not read further until that write completes (backpressure). Resolves the bytes written.
+   * not read further until that write completes (backpressure). With durability on, what is
+   * written is also synced in the background every {@link SYNC_AHEAD} bytes (the caller still
+   * syncs at the end). Resolves the bytes written.
    */
   async writeStream(
     handle: FileHandle,
@@ -342,11 +419,30 @@ export class Io {
     position = 0,
   ): Promise<number> {
     let pending: Promise<void> | undefined;
+    let syncing: Promise<void> | undefined;
+    let syncFailure: { readonly error: unknown } | undefined;
     let batch: Uint8Array[] = [];
     let batchBytes = 0;
     let offset = position;
+    let synced = position;
     const flush = async (): Promise<void> => {
       if (pending) await pending;
+      // A failed fdatasync fails the write: the next one may succeed although data was lost.
+      if (syncFailure) throw syncFailure.error;
+      // Everything before `offset` is written: start flushing it to disk while more arrives, so
+      // the caller's final fdatasync has little left to do.
+      if (this.sync && !syncing && offset - synced >= SYNC_AHEAD) {
+        synced = offset;
+        syncing = datasyncOf(handle).then(
+          () => {
+            syncing = undefined;
+          },
+          (error: unknown) => {
+            syncing = undefined;
+            syncFailure = { error };
+          },
+        );
+      }
       const buffers = batch;
       const at = offset;
       offset += batchBytes;
@@ -368,8 +464,11 @@ export class Io {
       throwIfAborted(signal);
       if (batchBytes > 0) await flush();
       if (pending) await pending;
+      if (syncing) await syncing;
+      if (syncFailure) throw syncFailure.error;
     } catch (error) {
       if (pending) await pending.catch(noop);
+      if (syncing) await syncing;
       throw error;
     }
     return offset - position;
@@ -389,6 +488,20 @@ export class Io {
     throwIfAborted(signal);
     if (length <= 0) return;
     const handle = await this.fs.open(path, 'r');
+    try {
+      yield* this.readHandle(handle, start, length, signal);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** {@link readRange} from a file the caller opened (and closes). */
+  async *readHandle(
+    handle: FileHandle,
+    start: number,
+    length: number,
+    signal?: AbortSignal,
+  ): AsyncGenerator<Buffer> {
     const end = start + length;
     let position = start;
     let inflight: Promise<Buffer> | undefined;
@@ -411,7 +524,6 @@ export class Io {
       }
     } finally {
       if (inflight) await inflight.catch(noop);
-      await handle.close();
     }
   }
 
@@ -456,7 +568,7 @@ export class Io {
         signal.addEventListener('abort', abort, { once: true });
         stream.once('close', () => signal.removeEventListener('abort', abort));
       }
-      return stream;
+      return releasingOnReturn(stream);
     } catch (error) {
       await handle.close();
       throw error;
@@ -472,12 +584,88 @@ export class Io {
     position: number,
     signal?: AbortSignal,
   ): Promise<void> {
-    let at = position;
-    for await (const buffer of this.readRange(source, start, length, signal)) {
-      await writeAll(target, [buffer], at);
-      at += buffer.byteLength;
+    throwIfAborted(signal);
+    if (length <= 0) return;
+    const handle = await this.fs.open(source, 'r');
+    // Two reused buffers, the next read overlapping the current write: no fresh memory to fault
+    // in for every megabyte copied.
+    let current = this.#buffer();
+    let spare = this.#buffer();
+    try {
+      let size = Math.min(IO_SIZE, length);
+      await readInto(handle, current, size, start);
+      let done = 0;
+      for (;;) {
+        throwIfAborted(signal);
+        const next = Math.min(IO_SIZE, length - done - size);
+        const [wrote, read] = await Promise.allSettled([
+          writeAll(target, [current.subarray(0, size)], position + done),
+          next > 0 ? readInto(handle, spare, next, start + done + size) : undefined,
+        ]);
+        if (wrote.status === 'rejected') throw wrote.reason;
+        if (read.status === 'rejected') throw read.reason;
+        done += size;
+        if (next === 0) break;
+        [current, spare] = [spare, current];
+        size = next;
+      }
+    } finally {
+      this.#release(current);
+      this.#release(spare);
+      await handle.close();
     }
   }
+
+  readonly #buffers: Buffer[] = [];
+
+  /** An {@link IO_SIZE} buffer, reused across copies. */
+  #buffer(): Buffer {
+    return this.#buffers.pop() ?? Buffer.allocUnsafeSlow(IO_SIZE);
+  }
+
+  #release(buffer: Buffer): void {
+    if (this.#buffers.length < BUFFERS_KEPT) this.#buffers.push(buffer);
+  }
+}
+
+/** Reads exactly `size` bytes at `position` into the start of `buffer`. */
+async function readInto(handle: FileHandle, buffer: Buffer, size: number, position: number): Promise<void> {
+  let filled = 0;
+  while (filled < size) {
+    const { bytesRead } = await handle.read(buffer, filled, size - filled, position + filled);
+    if (bytesRead === 0) throw Object.assign(new Error('file is shorter than expected'), { code: 'EIO' });
+    filled += bytesRead;
+  }
+}
+
+/** fdatasync as a promise (also when a replaced `datasync` throws instead of rejecting). */
+async function datasyncOf(handle: FileHandle): Promise<void> {
+  await handle.datasync();
+}
+
+/**
+ * A Node stream's own async iterator is a generator: `return()` before the first `next()` never
+ * reaches its cleanup, and the file would stay open until garbage collection. Destroy it instead.
+ */
+function releasingOnReturn(stream: ReadStream): ReadStream {
+  const iterate = stream[Symbol.asyncIterator].bind(stream);
+  stream[Symbol.asyncIterator] = () => {
+    const inner = iterate();
+    const outer: AsyncIterableIterator<Buffer> = {
+      next: () => inner.next(),
+      return: async (value?: unknown) => {
+        stream.destroy();
+        return inner.return ? inner.return(value) : { done: true, value: undefined };
+      },
+      throw: async (error?: unknown) => {
+        stream.destroy();
+        return inner.throw ? inner.throw(error) : Promise.reject(error);
+      },
+      [Symbol.asyncIterator]: () => outer,
+    };
+    return outer;
+  };
+  return stream;
 }
 
 /** A stream with nothing in it. */

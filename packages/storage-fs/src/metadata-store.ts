@@ -13,6 +13,7 @@ import {
   type ReferrerDescriptor,
   tryParseDigest,
 } from '@wharf/core';
+import { Cache, type Stamp, sameStamp, settled, stampOf } from './cache.js';
 import { type Io, isMissing } from './io.js';
 import { isNameComponent, type Layout } from './layout.js';
 
@@ -22,6 +23,8 @@ const REFERRER_FILE = /^([a-z0-9]+)-([a-f0-9]+)\.json$/;
 /** Tag existence checks run this many at a time. */
 const PARALLEL = 32;
 const MAX_NAME_LENGTH = 255;
+/** Entries of each validated cache. */
+const CACHE_SIZE = 4096;
 
 /**
  * Repositories in distribution's layout: every record is one small file written atomically
@@ -31,10 +34,20 @@ const MAX_NAME_LENGTH = 255;
 export class FsMetadataStore implements MetadataStore {
   readonly #layout: Layout;
   readonly #io: Io;
+  /** Media types of revisions, valid while their link file is unchanged (a pure optimisation). */
+  readonly #mediaTypes = new Cache<{ readonly stamp: Stamp; readonly mediaType: string | null }>(CACHE_SIZE);
+  /** Tag targets, valid while the tag's link file is unchanged (a pure optimisation). */
+  readonly #tags = new Cache<{ readonly stamp: Stamp; readonly digest: string | null }>(CACHE_SIZE);
 
   constructor(layout: Layout, io: Io) {
     this.#layout = layout;
     this.#io = io;
+  }
+
+  /** Drops the in-memory caches. */
+  forget(): void {
+    this.#mediaTypes.clear();
+    this.#tags.clear();
   }
 
   /** Whether a link file exists and names `digest`. */
@@ -60,8 +73,12 @@ export class FsMetadataStore implements MetadataStore {
   async linkBlob(repository: string, digest: string): Promise<void> {
     const link = this.#layout.layerLink(repository, digest);
     // Linking again restarts the link's grace period (its createdAt is the file's mtime).
-    if ((await this.#io.hasLink(link)) && (await this.#io.refresh(link))) return;
-    await this.#io.writeAtomic(link, digest);
+    if (await this.#io.hasLink(link)) {
+      if (await this.#io.refresh(link)) return;
+      await this.#io.writeAtomic(link, digest);
+      return;
+    }
+    await this.#io.writeAtomic(link, digest, { newDir: true });
   }
 
   async hasBlobLink(repository: string, digest: string): Promise<boolean> {
@@ -97,8 +114,11 @@ export class FsMetadataStore implements MetadataStore {
       this.#io.readText(join(dir, MEDIA_TYPE_FILE)),
     ]);
     // The media type first: once the link is visible, so is its media type.
-    if (mediaType !== record.mediaType)
-      await this.#io.writeAtomic(join(dir, MEDIA_TYPE_FILE), record.mediaType);
+    if (mediaType !== record.mediaType) {
+      await this.#io.writeAtomic(join(dir, MEDIA_TYPE_FILE), record.mediaType, {
+        newDir: !linked && mediaType === null,
+      });
+    }
     // Writing a revision again restarts its grace period (its createdAt is the link's mtime).
     if (linked && (await this.#io.refresh(link))) return;
     await this.#io.writeAtomic(link, record.digest);
@@ -108,11 +128,24 @@ export class FsMetadataStore implements MetadataStore {
 
   async getManifest(repository: string, digest: string): Promise<ManifestRecord | null> {
     const dir = this.#layout.revisionDir(repository, digest);
-    const [createdAt, mediaType] = await Promise.all([
-      this.#io.linkTime(join(dir, 'link')),
-      this.#io.readText(join(dir, MEDIA_TYPE_FILE)),
-    ]);
-    if (!createdAt) return null;
+    const key = `${repository}@${digest}`;
+    const before = Date.now();
+    const info = await this.#io.statLink(join(dir, 'link'));
+    if (!info) {
+      this.#mediaTypes.delete(key);
+      return null;
+    }
+    // putManifest writes the media type before it writes or refreshes the link, so an unchanged
+    // link (same inode and times) means an unchanged media type, in this process or any other.
+    const cached = this.#mediaTypes.get(key);
+    let mediaType: string | null;
+    if (cached && sameStamp(cached.stamp, info)) {
+      mediaType = cached.mediaType;
+    } else {
+      mediaType = await this.#io.readText(join(dir, MEDIA_TYPE_FILE));
+      if (settled(info, before)) this.#mediaTypes.set(key, { stamp: stampOf(info), mediaType });
+    }
+    const createdAt = info.mtime;
     // A revision distribution wrote has no media type: core then reads it from the bytes.
     return mediaType ? { digest, mediaType, createdAt } : { digest, createdAt };
   }
@@ -150,13 +183,30 @@ export class FsMetadataStore implements MetadataStore {
     const current = this.#layout.tagCurrentLink(repository, tag);
     if (await this.#linksTo(current, digest)) return;
     // As distribution does: the tag's index entry, then its current link.
-    await this.#io.writeAtomic(this.#layout.tagIndexLink(repository, tag, digest), digest);
+    await this.#io.writeAtomic(this.#layout.tagIndexLink(repository, tag, digest), digest, {
+      newDir: true,
+    });
     await this.#io.writeAtomic(current, digest);
   }
 
   async getTag(repository: string, tag: string): Promise<string | null> {
-    const digest = (await this.#io.readText(this.#layout.tagCurrentLink(repository, tag)))?.trim();
-    return digest && tryParseDigest(digest) ? digest : null;
+    const path = this.#layout.tagCurrentLink(repository, tag);
+    const key = `${repository}:${tag}`;
+    const before = Date.now();
+    // One stat instead of open, read and close when the link is the one read before: a tag move
+    // replaces the file (or, by distribution, rewrites it), which changes its stamp.
+    const info = await this.#io.statLink(path);
+    if (!info) {
+      this.#tags.delete(key);
+      return null;
+    }
+    const cached = this.#tags.get(key);
+    if (cached && sameStamp(cached.stamp, info)) return cached.digest;
+    const text = await this.#io.readText(path);
+    const digest = text?.trim();
+    const valid = digest && tryParseDigest(digest) ? digest : null;
+    if (text !== null && settled(info, before)) this.#tags.set(key, { stamp: stampOf(info), digest: valid });
+    return valid;
   }
 
   async deleteTag(repository: string, tag: string): Promise<boolean> {
@@ -209,6 +259,7 @@ export class FsMetadataStore implements MetadataStore {
     await this.#io.writeAtomic(
       this.#layout.referrer(repository, subject, descriptor.digest),
       JSON.stringify(record),
+      { newDir: true },
     );
   }
 

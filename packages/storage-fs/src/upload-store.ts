@@ -14,7 +14,8 @@ import {
   type UploadStore,
 } from '@wharf/core';
 import type { FsBlobStore } from './blob-store.js';
-import { errorCode, type Io, isMissing } from './io.js';
+import { Cache } from './cache.js';
+import { errorCode, type Io, isMissing, throwIfAborted } from './io.js';
 import { isUploadId, type Layout, uniqueSuffix } from './layout.js';
 
 /** The immutable part of a session, written once at creation. */
@@ -34,6 +35,8 @@ interface Scan {
   readonly appendedAt: Date | undefined;
   /** Saved hash states as `[offset, algorithm, file name]`, most advanced first. */
   readonly states: Array<readonly [number, string, string]>;
+  /** Offsets of chunks whose bytes are durably merged into the first chunk's file. */
+  readonly merged: ReadonlySet<number>;
 }
 
 /** Records kept in memory. Both kinds never change once written, so the caches are pure optimisations. */
@@ -44,6 +47,7 @@ const SCAN_CACHE_SIZE = 1024;
 const CHECKSUM_LENGTH = 32;
 const INFO = 'info';
 const CHUNK = /^chunk-(\d+)$/;
+const MERGED = /^merged-(\d+)$/;
 const HASH_STATE = /^hash-(\d+)\.([a-z0-9]+)$/;
 
 function unknownUpload(): RegistryError {
@@ -56,34 +60,8 @@ function chunkName(offset: number): string {
   return `chunk-${offset}`;
 }
 
-/** A bounded map that forgets its oldest entries. */
-class Cache<V> {
-  readonly #map = new Map<string, V>();
-  readonly #size: number;
-
-  constructor(size: number) {
-    this.#size = size;
-  }
-
-  get(key: string): V | undefined {
-    return this.#map.get(key);
-  }
-
-  set(key: string, value: V): void {
-    if (this.#map.size >= this.#size) {
-      const oldest = this.#map.keys().next().value;
-      if (oldest !== undefined) this.#map.delete(oldest);
-    }
-    this.#map.set(key, value);
-  }
-
-  delete(key: string): void {
-    this.#map.delete(key);
-  }
-
-  clear(): void {
-    this.#map.clear();
-  }
+function mergedName(offset: number): string {
+  return `merged-${offset}`;
 }
 
 /**
@@ -96,11 +74,21 @@ class Cache<V> {
  *   link fails if the name exists, so of two writers at one offset exactly one wins, and nothing
  *   a loser (or a crash) leaves behind is ever part of the session. The staged size is the last
  *   chunk's offset plus its length, derived from durable state alone;
- * - `hash-<offset>.<alg>`: saved hasher states (checksummed, so a torn one is ignored).
+ * - `hash-<offset>.<alg>`: saved hasher states (checksummed, so a torn one is ignored);
+ * - `merged-<offset>`: an empty marker saying that the chunk at that offset is also durably
+ *   copied into the first chunk's file, at its offset.
+ *
+ * After a chunk is claimed and acknowledged, it is copied into the first chunk's file in the
+ * background (the first chunk's file is the future blob). Only the winner of the claim at offset
+ * X ever writes region [X, X+length) of that file, and a commit only ever writes the same bytes
+ * there, so copies never collide; the marker is created only after the copy is synced, so a
+ * present marker (even after power loss) means the region holds exactly the chunk's bytes. The
+ * first chunk's own bytes, [0, second offset), are never touched.
  *
  * Commit claims the whole session by renaming its directory away (one of several racing commits
- * wins, and late appends fail), concatenates the chunks into the first one (a single chunk is used
- * as is, without a copy), and renames the result into the blob store.
+ * wins, and late appends fail), copies into the first chunk's file only the chunks not marked
+ * merged (usually none: a single chunk, or merges that kept up, cost no copy), and renames it into
+ * the blob store.
  */
 export class FsUploadStore implements UploadStore {
   readonly #layout: Layout;
@@ -114,6 +102,8 @@ export class FsUploadStore implements UploadStore {
    * if another writer extended the session since. (get() always lists afresh.)
    */
   readonly #scans = new Cache<Scan>(SCAN_CACHE_SIZE);
+  /** Background merges running in this process, chained per session (a pure optimisation). */
+  readonly #merges = new Map<string, { readonly done: Promise<void>; readonly stop: AbortController }>();
 
   /** Entries untouched for this long are leftovers of crashed writers (reaped by {@link list}). */
   readonly #reapAfter: number;
@@ -229,10 +219,90 @@ export class FsUploadStore implements UploadStore {
         size: offset + written,
         appendedAt,
         states: scan.states,
+        merged: scan.merged,
       });
+      const first = scan.offsets[0];
+      if (first !== undefined) this.#scheduleMerge(id, dir, first, offset, written);
     }
     // No state can have been saved past the old end meanwhile: only this append's winner saves one.
     return this.#session(id, dir, info, scan, offset + written, appendedAt);
+  }
+
+  /**
+   * Copies a claimed chunk into the first chunk's file after the current request (merges of one
+   * session run one after the other). Best effort: a merge that fails or is interrupted leaves no
+   * marker, and the commit copies that chunk itself.
+   */
+  #scheduleMerge(id: string, dir: string, first: number, offset: number, length: number): void {
+    const previous = this.#merges.get(id);
+    const stop = previous?.stop ?? new AbortController();
+    const done = (previous?.done ?? Promise.resolve())
+      .then(() => this.#merge(dir, first, offset, length, stop.signal))
+      .catch(noop)
+      .finally(() => {
+        if (this.#merges.get(id)?.done === done) this.#merges.delete(id);
+      });
+    this.#merges.set(id, { done, stop });
+  }
+
+  async #merge(
+    dir: string,
+    first: number,
+    offset: number,
+    length: number,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const { fs } = this.#io;
+    throwIfAborted(signal);
+    const target = await fs.open(join(dir, chunkName(first)), 'r+');
+    try {
+      await this.#io.copyInto(join(dir, chunkName(offset)), 0, length, target, offset, signal);
+      await this.#io.datasync(target);
+    } finally {
+      await target.close();
+    }
+    // Only now: a marker that exists (whatever survived a crash) vouches for synced bytes.
+    try {
+      await (await fs.open(join(dir, mergedName(offset)), 'wx')).close();
+    } catch (error) {
+      // The session was committed or deleted meanwhile.
+      if (isMissing(error)) return;
+      if (errorCode(error) !== 'EEXIST') throw error;
+    }
+    // Once the marker is durable the chunk's own copy is redundant: free its pages and blocks.
+    await this.#io.syncDir(dir);
+    await this.#hollow(dir, offset, length);
+  }
+
+  /**
+   * Atomically replaces a merged chunk's file by a sparse one of the same length (no data): the
+   * name, which is the claim, never disappears, and the staged size stays derivable from it.
+   */
+  async #hollow(dir: string, offset: number, length: number): Promise<void> {
+    const { fs } = this.#io;
+    const temp = join(dir, `.hollow-${uniqueSuffix()}`);
+    try {
+      const handle = await fs.open(temp, 'wx');
+      try {
+        await handle.truncate(length);
+      } finally {
+        await handle.close();
+      }
+      await fs.rename(temp, join(dir, chunkName(offset)));
+    } catch (error) {
+      await fs.unlink(temp).catch(noop);
+      if (!isMissing(error)) throw error;
+    }
+  }
+
+  /** Waits for this process's background merges of a session. */
+  async #settle(id: string): Promise<void> {
+    await this.#merges.get(id)?.done;
+  }
+
+  /** Waits for every background merge of this process (before closing). */
+  async settle(): Promise<void> {
+    while (this.#merges.size > 0) await Promise.all([...this.#merges.values()].map((merge) => merge.done));
   }
 
   /** Publishes a complete chunk file as `chunk-<offset>`, or fails if another writer got there first. */
@@ -305,12 +375,43 @@ export class FsUploadStore implements UploadStore {
       const from = Math.max(window.offset, start);
       const to = Math.min(end, stop);
       try {
-        yield* this.#io.readRange(join(dir, chunkName(start)), from - start, to - from, signal);
+        yield* this.#readChunk(dir, scan, i, from, to, signal);
       } catch (error) {
         if (isMissing(error)) throw unknownUpload();
         throw error;
       }
     }
+  }
+
+  /**
+   * Bytes [from, to) of the i-th chunk. A merged chunk's bytes are read from the first chunk's
+   * file, since its own file may have been hollowed. The marker is checked after opening the
+   * chunk's file: a file hollowed before it was opened had its marker created before that.
+   */
+  async *#readChunk(
+    dir: string,
+    scan: Scan,
+    i: number,
+    from: number,
+    to: number,
+    signal?: AbortSignal,
+  ): AsyncGenerator<Buffer> {
+    const start = scan.offsets[i]!;
+    const whole = join(dir, chunkName(scan.offsets[0]!));
+    if (i > 0 && scan.merged.has(start)) {
+      yield* this.#io.readRange(whole, from, to - from, signal);
+      return;
+    }
+    const handle = await this.#io.fs.open(join(dir, chunkName(start)), 'r');
+    try {
+      if (i === 0 || !(await this.#io.exists(join(dir, mergedName(start))))) {
+        yield* this.#io.readHandle(handle, from - start, to - from, signal);
+        return;
+      }
+    } finally {
+      await handle.close();
+    }
+    yield* this.#io.readRange(whole, from, to - from, signal);
   }
 
   async commit(id: string, options: UploadCommitOptions): Promise<void> {
@@ -324,6 +425,9 @@ export class FsUploadStore implements UploadStore {
     if (before.size !== options.size) {
       throw new UploadOffsetError(before.size, 'upload size changed before commit');
     }
+    // Merges this process still runs are cheaper to finish than to redo (their markers must be
+    // created before the directory moves).
+    await this.#settle(id);
     // Take the session over: of racing commits (or a commit and a delete) exactly one wins, and
     // no append can claim a chunk any more.
     const claimed = this.#io.temp('commit');
@@ -342,10 +446,19 @@ export class FsUploadStore implements UploadStore {
       }
       // Another upload of the same content may have committed it already: the bytes are equal.
       if (!(await this.#blobs.refresh(options.digest, options.size))) {
-        const file = await this.#assemble(claimed, scan, options.signal);
-        await this.#blobs.install(options.digest, file, () => {
-          installed = true;
-        });
+        const prepared = this.#blobs.prepare(options.digest);
+        prepared.catch(noop);
+        try {
+          const file = await this.#assemble(claimed, scan, options.signal);
+          await prepared;
+          await this.#blobs.install(options.digest, file, () => {
+            installed = true;
+          });
+        } catch (error) {
+          await prepared.catch(noop);
+          if (!installed) await this.#blobs.unprepare(options.digest);
+          throw error;
+        }
       }
     } catch (error) {
       // Give the session back so the client can retry or resume (unless its bytes already became
@@ -380,10 +493,14 @@ export class FsUploadStore implements UploadStore {
     const first = join(dir, chunkName(offsets[0]!));
     // One chunk is already a complete, synced file: it becomes the blob without a copy.
     if (offsets.length === 1) return first;
+    // Every chunk merged (and synced before its marker): the first file is the blob already.
+    const merged = offsets.every((offset, i) => i === 0 || scan.merged.has(offset));
+    if (merged && (await fs.stat(first)).size === size) return first;
     const handle = await fs.open(first, 'r+');
     try {
       for (let i = 1; i < offsets.length; i++) {
         const start = offsets[i]!;
+        if (scan.merged.has(start)) continue;
         const stop = offsets[i + 1] ?? size;
         await this.#io.copyInto(join(dir, chunkName(start)), 0, stop - start, handle, start, signal);
       }
@@ -407,6 +524,8 @@ export class FsUploadStore implements UploadStore {
       throw error;
     }
     this.#forget(id);
+    // Its merges would only copy bytes nobody needs any more.
+    this.#merges.get(id)?.stop.abort();
     await this.#io.discard(trash);
     return true;
   }
@@ -456,10 +575,16 @@ export class FsUploadStore implements UploadStore {
     }
     const offsets: number[] = [];
     const states: Array<readonly [number, string, string]> = [];
+    const merged = new Set<number>();
     for (const name of names) {
       const chunk = CHUNK.exec(name);
       if (chunk) {
         offsets.push(Number(chunk[1]));
+        continue;
+      }
+      const marker = MERGED.exec(name);
+      if (marker) {
+        merged.add(Number(marker[1]));
         continue;
       }
       const state = HASH_STATE.exec(name);
@@ -468,10 +593,10 @@ export class FsUploadStore implements UploadStore {
     offsets.sort((a, b) => a - b);
     states.sort((a, b) => b[0] - a[0]);
     const last = offsets[offsets.length - 1];
-    if (last === undefined) return { offsets, size: 0, appendedAt: undefined, states };
+    if (last === undefined) return { offsets, size: 0, appendedAt: undefined, states, merged };
     try {
       const info = await fs.stat(join(dir, chunkName(last)));
-      return { offsets, size: last + info.size, appendedAt: info.ctime, states };
+      return { offsets, size: last + info.size, appendedAt: info.ctime, states, merged };
     } catch (error) {
       if (isMissing(error)) return null;
       throw error;

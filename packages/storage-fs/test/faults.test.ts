@@ -21,10 +21,11 @@ function fail(fault: Fault): never {
  * `node:fs/promises` with switchable faults: the running process is root here, so permissions
  * and a full disk cannot be produced for real.
  */
-function faultyFs(current: () => Fault | undefined): Partial<FsOperations> {
+function faultyFs(current: () => readonly Fault[]): Partial<FsOperations> {
   const check = (op: Fault['op'], path: unknown): void => {
-    const fault = current();
-    if (fault?.op === op && (!fault.when || fault.when(String(path)))) fail(fault);
+    for (const fault of current()) {
+      if (fault.op === op && (!fault.when || fault.when(String(path)))) fail(fault);
+    }
   };
   return {
     async open(path, flags, mode) {
@@ -69,6 +70,10 @@ function withDigest(location: string, digest: string): string {
 const inBlobs = (path: string): boolean => path.includes(`${join('docker', 'registry', 'v2', 'blobs')}/`);
 const inChunks = (path: string): boolean => /\/chunk-\d+$/.test(path);
 const isTagLink = (path: string): boolean => path.includes('/_manifests/tags/');
+/** Chunk files of a live session: only background merges open them (a commit moves them first). */
+const inSessionChunks = (path: string): boolean => path.includes('/_wharf/uploads/') && inChunks(path);
+/** Makes every background merge fail, so that a commit has to copy the chunks itself. */
+const NO_MERGES: Fault = { op: 'open', code: 'EIO', when: inSessionChunks };
 
 /**
  * A full disk, a permission error or descriptor exhaustion while committing answers a 5xx spec
@@ -79,12 +84,12 @@ describe('storage faults on the filesystem store', () => {
   let storage: FsStorage;
   let registry: Registry;
   let client: OciClient;
-  let fault: Fault | undefined;
+  let faults: readonly Fault[] = [];
 
   beforeEach(async () => {
     work = await tempDir('faults');
-    fault = undefined;
-    storage = await createFsStorage({ root: work.dir, fs: faultyFs(() => fault) });
+    faults = [];
+    storage = await createFsStorage({ root: work.dir, fs: faultyFs(() => faults) });
     registry = createRegistry({ storage });
     client = new OciClient('http://registry.local', (input, init) => registry.fetch(input, init));
   });
@@ -127,34 +132,53 @@ describe('storage faults on the filesystem store', () => {
     expect(await checkStorage(work.dir)).toEqual([]);
   }
 
-  const cases: ReadonlyArray<{ name: string; chunks: number; fault: Fault; status: number }> = [
+  /** `merged`: whether background merges succeed (else the commit copies the chunks itself). */
+  const cases: ReadonlyArray<{
+    name: string;
+    chunks: number;
+    merged: boolean;
+    fault: Fault;
+    status: number;
+  }> = [
     {
       name: 'disk full while concatenating chunks',
       chunks: 3,
+      merged: false,
       fault: { op: 'write', code: 'ENOSPC' },
       status: 507,
     },
     {
       name: 'disk full while syncing the blob',
       chunks: 3,
+      merged: false,
       fault: { op: 'datasync', code: 'ENOSPC' },
+      status: 507,
+    },
+    {
+      name: 'disk full renaming merged chunks into the blob store',
+      chunks: 3,
+      merged: true,
+      fault: { op: 'rename', code: 'ENOSPC', when: inBlobs },
       status: 507,
     },
     {
       name: 'permission denied renaming into the blob store',
       chunks: 1,
+      merged: true,
       fault: { op: 'rename', code: 'EACCES', when: inBlobs },
       status: 500,
     },
     {
       name: 'permission denied creating the blob directory',
       chunks: 2,
+      merged: true,
       fault: { op: 'mkdir', code: 'EACCES', when: inBlobs },
       status: 500,
     },
     {
       name: 'descriptor exhaustion opening chunks',
       chunks: 2,
+      merged: false,
       fault: { op: 'open', code: 'EMFILE', when: inChunks },
       status: 503,
     },
@@ -165,14 +189,16 @@ describe('storage faults on the filesystem store', () => {
       const before = makeImage({ layers: [300_000] });
       await client.pushImage('app', 'v1', before, 'chunked');
       const blob = randomContent(2 * 1024 * 1024 + 17);
+      const noMerges = c.merged ? [] : [NO_MERGES];
+      faults = noMerges;
       const location = await stage('app', blob.bytes, c.chunks);
 
-      fault = c.fault;
+      faults = [...noMerges, c.fault];
       const put = await client.request('PUT', withDigest(location, blob.digest), {
         headers: { 'Content-Length': '0' },
       });
       await expectError(put, c.status);
-      fault = undefined;
+      faults = [];
 
       // Nothing half-done is visible; what was there before still is.
       expect((await client.request('HEAD', `/v2/app/blobs/${blob.digest}`)).status).toBe(404);
@@ -210,7 +236,7 @@ describe('storage faults on the filesystem store', () => {
       { op: 'datasync', code: 'EIO' },
       { op: 'link', code: 'EMFILE' },
     ] as const) {
-      fault = f;
+      faults = [f];
       const res = await client.request('PATCH', location, {
         body: blob.bytes.subarray(half),
         headers: {
@@ -219,7 +245,7 @@ describe('storage faults on the filesystem store', () => {
         },
       });
       await expectError(res, f.code === 'ENOSPC' ? 507 : f.code === 'EMFILE' ? 503 : 500);
-      fault = undefined;
+      faults = [];
       const status = await client.request('GET', location);
       expect(status.headers.get('range')).toBe(`0-${half - 1}`);
       // The refused chunk left no temporary file behind.
@@ -246,22 +272,22 @@ describe('storage faults on the filesystem store', () => {
     await client.pushImage('app', 'v1', before);
     const after = makeImage({ layers: [200_000] });
 
-    fault = { op: 'write', code: 'ENOSPC' };
+    faults = [{ op: 'write', code: 'ENOSPC' }];
     const res = await client.request('POST', `/v2/app/blobs/uploads/?digest=${after.layers[0]!.digest}`, {
       body: after.layers[0]!.bytes,
       headers: { 'Content-Type': 'application/octet-stream' },
     });
     await expectError(res, 507);
-    fault = undefined;
+    faults = [];
     expect(await storage.blobs.stat(after.layers[0]!.digest)).toBeNull();
     await expectClean(0);
 
     for (const blob of [after.config, ...after.layers]) await client.pushBlob('app', blob.bytes);
     // The tag move fails: the tag still names the old manifest, whole.
-    fault = { op: 'rename', code: 'ENOSPC', when: isTagLink };
+    faults = [{ op: 'rename', code: 'ENOSPC', when: isTagLink }];
     const manifest = await client.putManifest('app', 'v1', after.manifest, after.mediaType);
     await expectError(manifest, 507);
-    fault = undefined;
+    faults = [];
     await client.pullImage('app', 'v1', before);
     await expectClean(0);
 
