@@ -27,6 +27,8 @@ async function measure(
   target: Target,
   work: () => Promise<unknown>,
 ): Promise<{ seconds: number; cpu: number; extra?: Record<string, number> }> {
+  // Write back what earlier measurements left dirty, so that no target pays for another's writes.
+  spawnSync('sync');
   const cpu0 = cpuSeconds(target.pid);
   const t0 = performance.now();
   const extra = (await work()) as Record<string, number> | undefined;
@@ -104,6 +106,7 @@ async function pushSmall(base: string, repo: string, blob: { bytes: Buffer; dige
 export async function scenarioPush(target: Target, base: Buffer, rep: number): Promise<Sample> {
   const blob = variant(base, rep);
   const { seconds, cpu } = await measure(target, () => pushMonolithic(target.url, 'bench/push', blob));
+  await target.discard(blob.digest);
   return { value: blob.bytes.byteLength / MiB / seconds, cpu };
 }
 
@@ -114,6 +117,7 @@ export async function scenarioRawPut(target: Target, base: Buffer, rep: number):
     const reply = await send(target.url, 'PUT', '/upload', blob.bytes);
     expectStatus(reply, 201, 'raw PUT');
   });
+  await target.discard(blob.digest);
   return { value: blob.bytes.byteLength / MiB / seconds, cpu };
 }
 
@@ -136,6 +140,7 @@ export async function scenarioChunked(
 ): Promise<Sample> {
   const blob = variant(base, rep + 1000);
   const { seconds, cpu } = await measure(target, () => pushChunked(target.url, 'bench/chunked', blob, chunk));
+  await target.discard(blob.digest);
   return { value: blob.bytes.byteLength / MiB / seconds, cpu };
 }
 
@@ -186,6 +191,7 @@ export async function scenarioSameBlob(
     );
     return { failures };
   });
+  await target.discard(blob.digest);
   return { value: (clients * blob.bytes.byteLength) / MiB / seconds, cpu, extra: { failures } };
 }
 
@@ -196,6 +202,7 @@ export async function scenarioRss(target: Target, base: Buffer, rep: number): Pr
   const sampler = sampleRss(target.pid);
   const { cpu } = await measure(target, () => pushMonolithic(target.url, 'bench/rss', blob));
   const peak = sampler.stop();
+  await target.discard(blob.digest);
   return { value: (peak - before) / MiB, cpu, extra: { baseline: before / MiB, peak: peak / MiB } };
 }
 

@@ -14,8 +14,26 @@ export interface Target {
   readonly name: string;
   readonly url: string;
   readonly pid: number;
+  /**
+   * Removes a large blob's data after its sample (outside the timing): the page cache then stays
+   * as empty as at the start, so later samples do not pay for reclaiming earlier ones' pages.
+   */
+  discard(digest: string): Promise<void>;
   stop(): Promise<void>;
 }
+
+/** Where a blob lives in distribution's filesystem layout (wharf's fs storage uses it too). */
+function layoutDiscarder(root: string): (digest: string) => Promise<void> {
+  return async (digest) => {
+    const [algorithm, hex] = digest.split(':') as [string, string];
+    await rm(join(root, 'docker/registry/v2/blobs', algorithm, hex.slice(0, 2), hex), {
+      recursive: true,
+      force: true,
+    });
+  };
+}
+
+const keep = async (): Promise<void> => {};
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -35,6 +53,7 @@ async function launch(
   args: string[],
   env: Record<string, string>,
   ready: Ready,
+  discard: (digest: string) => Promise<void> = keep,
 ): Promise<Target> {
   const child: ChildProcess = spawn(command, args, {
     cwd: ROOT,
@@ -81,6 +100,7 @@ async function launch(
     name,
     url,
     pid: child.pid!,
+    discard,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         const exited = once(child, 'exit');
@@ -103,6 +123,7 @@ export async function startWharf(name: string, env: Record<string, string>): Pro
     args,
     { HOST: '127.0.0.1', PORT: '0', ...env },
     /wharf listening on (http:\/\/\S+)/,
+    env.WHARF_STORAGE === 'fs' && env.WHARF_ROOT ? layoutDiscarder(env.WHARF_ROOT) : keep,
   );
 }
 
@@ -142,6 +163,7 @@ export async function startDistribution(root: string): Promise<Target> {
     ['serve', config],
     {},
     { url: `http://127.0.0.1:${port}` },
+    layoutDiscarder(root),
   );
 }
 
@@ -153,5 +175,7 @@ export async function startRaw(name: string, script: string, arg: string): Promi
     ['--import', 'tsx', join(ROOT, 'bench/raw', script), arg],
     {},
     /raw listening on (http:\/\/\S+)/,
+    // put-server names each stored body by its hex digest.
+    script === 'put-server.ts' ? (digest) => rm(join(arg, digest.split(':')[1]!), { force: true }) : keep,
   );
 }
