@@ -11,7 +11,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { send } from './lib/http.js';
-import { removeBucket } from './lib/s3.js';
+import { removeBucket, s3Discarder } from './lib/s3.js';
 import {
   type Sample,
   scenarioChunked,
@@ -99,6 +99,7 @@ async function main(): Promise<void> {
   const stoppers: Target[] = [];
   const want = (name: string) => !onlyTargets || onlyTargets.includes(name);
   let bucket: string | undefined;
+  let s3: ReturnType<typeof s3Discarder> | undefined;
   try {
     if (want('wharf-fs')) {
       try {
@@ -111,8 +112,9 @@ async function main(): Promise<void> {
     }
     if (want('wharf-s3') && process.env.S3_ENDPOINT) {
       bucket = `wharf-bench-${Date.now()}`;
+      s3 = s3Discarder(bucket);
       registries.push(
-        await startWharf('wharf-s3', { WHARF_STORAGE: 's3', S3_BUCKET: bucket, S3_PREFIX: '' }),
+        await startWharf('wharf-s3', { WHARF_STORAGE: 's3', S3_BUCKET: bucket, S3_PREFIX: '' }, s3.discard),
       );
     }
     if (want('wharf-memory') && (args.has('memory') || registries.length === 0)) {
@@ -253,6 +255,7 @@ async function main(): Promise<void> {
     for (const target of stoppers) await target.stop();
     // The S3 bucket goes too: a test cluster keeps data in memory and fills up otherwise.
     if (bucket) await removeBucket(bucket);
+    s3?.close();
   }
   await report(registries.map((t) => t.name));
   await rm(WORK, { recursive: true, force: true });

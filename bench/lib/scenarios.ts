@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { download, expectStatus, locationOf, send, sha256, withDigest } from './http.js';
-import { cpuSeconds, rssBytes, sampleRss } from './proc.js';
+import { cpuSeconds, quiesce, rssBytes, sampleRss } from './proc.js';
 import { MiB, percentile } from './stats.js';
 import { type Target, WORK } from './targets.js';
 
@@ -29,6 +29,7 @@ async function measure(
 ): Promise<{ seconds: number; cpu: number; extra?: Record<string, number> }> {
   // Write back what earlier measurements left dirty, so that no target pays for another's writes.
   spawnSync('sync');
+  await quiesce();
   const cpu0 = cpuSeconds(target.pid);
   const t0 = performance.now();
   const extra = (await work()) as Record<string, number> | undefined;
@@ -273,6 +274,7 @@ export async function scenarioLoad(
   connections: number,
 ): Promise<Sample> {
   const accept = 'application/vnd.oci.image.manifest.v1+json';
+  await quiesce();
   // wrk waits for a body after a HEAD response with Content-Length, so HEAD goes through ab.
   if (method === 'HEAD' && hasTool('ab')) {
     const cpu0 = cpuSeconds(target.pid);

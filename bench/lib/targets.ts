@@ -112,7 +112,11 @@ async function launch(
 }
 
 /** The example server: built output when present, else the TypeScript sources. */
-export async function startWharf(name: string, env: Record<string, string>): Promise<Target> {
+export async function startWharf(
+  name: string,
+  env: Record<string, string>,
+  discard?: (digest: string) => Promise<void>,
+): Promise<Target> {
   const dist = join(ROOT, 'examples/server/dist/main.js');
   const args = existsSync(dist)
     ? [dist]
@@ -123,7 +127,7 @@ export async function startWharf(name: string, env: Record<string, string>): Pro
     args,
     { HOST: '127.0.0.1', PORT: '0', ...env },
     /wharf listening on (http:\/\/\S+)/,
-    env.WHARF_STORAGE === 'fs' && env.WHARF_ROOT ? layoutDiscarder(env.WHARF_ROOT) : keep,
+    discard ?? (env.WHARF_STORAGE === 'fs' && env.WHARF_ROOT ? layoutDiscarder(env.WHARF_ROOT) : keep),
   );
 }
 
