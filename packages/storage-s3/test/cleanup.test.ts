@@ -1,33 +1,25 @@
 import { randomUUID } from 'node:crypto';
-import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { createRegistry } from '@wharf/core';
 import { OciClient, randomContent, sha256 } from '@wharf/test-utils';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createS3Storage } from '../src/index.js';
-import { awsClient, bucketName, contents, createBucket, deleteBucket, env } from './helpers.js';
+import { contents, env, useBucket } from './helpers.js';
 
 const MiB = 1024 * 1024;
 
 describe.skipIf(!env)('failed and cancelled uploads leave nothing in the bucket', () => {
-  const bucket = bucketName('cleanup');
-  let admin: S3Client;
-  beforeAll(async () => {
-    admin = awsClient(env!);
-    await createBucket(admin, bucket);
-  });
-  afterAll(async () => {
-    await deleteBucket(admin, bucket);
-    admin.destroy();
-  });
+  const s3 = useBucket('cleanup');
+  const { bucket } = s3;
 
   async function purgeRecord(key: string): Promise<void> {
-    await admin.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+    await s3.admin.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
   }
 
   /** A registry on a fresh prefix of the bucket, answering in process. */
   function registryOnPrefix(): { client: OciClient; prefix: string } {
     const prefix = `c-${randomUUID()}/`;
-    const registry = createRegistry({ storage: createS3Storage({ client: admin, bucket, prefix }) });
+    const registry = createRegistry({ storage: createS3Storage({ client: s3.admin, bucket, prefix }) });
     const client = new OciClient('http://registry.local', (input, init) =>
       registry.fetch(new Request(input, init)),
     );
@@ -57,7 +49,7 @@ describe.skipIf(!env)('failed and cancelled uploads leave nothing in the bucket'
     location = await patch(client, location, bytes.subarray(0, 3 * MiB), 0);
     location = await patch(client, location, bytes.subarray(3 * MiB), 3 * MiB);
     // The session really is staged in the bucket, so the assertions below can fail.
-    const staged = await contents(admin, bucket, prefix);
+    const staged = await contents(s3.admin, bucket, prefix);
     expect(staged.some((k) => k.includes('/_wharf/uploads/') && /\/s\/\d+-/.test(k))).toBe(true);
     return location;
   }
@@ -68,7 +60,7 @@ describe.skipIf(!env)('failed and cancelled uploads leave nothing in the bucket'
     const location = await stageTwoChunks(client, prefix, bytes);
     const res = await client.request('DELETE', location);
     expect(res.status).toBe(204);
-    expect(await contents(admin, bucket, prefix)).toEqual([]);
+    expect(await contents(s3.admin, bucket, prefix)).toEqual([]);
     expect((await client.request('GET', location)).status).toBe(404);
   });
 
@@ -80,14 +72,14 @@ describe.skipIf(!env)('failed and cancelled uploads leave nothing in the bucket'
     const res = await client.request('PUT', `${location}?digest=${encodeURIComponent(wrong)}`);
     expect(res.status).toBe(400);
     expect(((await res.json()) as { errors: { code: string }[] }).errors[0]?.code).toBe('DIGEST_INVALID');
-    expect(await contents(admin, bucket, prefix)).toEqual([]);
+    expect(await contents(s3.admin, bucket, prefix)).toEqual([]);
     expect((await client.request('HEAD', `/v2/lib/app/blobs/${wrong}`)).status).toBe(404);
   });
 
   it('a PATCH whose body breaks midway leaves no segment and no multipart upload', async () => {
     const { client, prefix } = registryOnPrefix();
     const location = await client.startUpload('lib/app');
-    const before = await contents(admin, bucket, prefix);
+    const before = await contents(s3.admin, bucket, prefix);
     const piece = randomContent(MiB).bytes;
     let sent = 0;
     const body = new ReadableStream<Uint8Array>({
@@ -105,9 +97,9 @@ describe.skipIf(!env)('failed and cancelled uploads leave nothing in the bucket'
       .then((res) => res.status)
       .catch(() => 'failed');
     expect(outcome).not.toBe(202);
-    expect(await contents(admin, bucket, prefix)).toEqual(before);
+    expect(await contents(s3.admin, bucket, prefix)).toEqual(before);
     expect((await client.request('DELETE', location)).status).toBe(204);
-    expect(await contents(admin, bucket, prefix)).toEqual([]);
+    expect(await contents(s3.admin, bucket, prefix)).toEqual([]);
   });
 
   it('a commit leaves only the blob and its link, merged-away segments and hash states included', async () => {
@@ -123,7 +115,7 @@ describe.skipIf(!env)('failed and cancelled uploads leave nothing in the bucket'
       const res = await client.request('PUT', `${location}?digest=${encodeURIComponent(digest)}`);
       expect(res.status, await res.text()).toBe(201);
       const hex = digest.slice('sha256:'.length);
-      expect(await contents(admin, bucket, prefix)).toEqual([
+      expect(await contents(s3.admin, bucket, prefix)).toEqual([
         `${prefix}docker/registry/v2/blobs/sha256/${hex.slice(0, 2)}/${hex}/data`,
         `${prefix}docker/registry/v2/repositories/lib/app/_layers/sha256/${hex}/link`,
       ]);
@@ -133,7 +125,7 @@ describe.skipIf(!env)('failed and cancelled uploads leave nothing in the bucket'
 
   it('the session listing sweeps a session directory left without its record', async () => {
     const prefix = `c-${randomUUID()}/`;
-    const storage = createS3Storage({ client: admin, bucket, prefix });
+    const storage = createS3Storage({ client: s3.admin, bucket, prefix });
     const id = randomUUID();
     await storage.uploads.create({ id, repository: 'lib/app', algorithm: 'sha256' });
     const bytes = randomContent(1000).bytes;
@@ -146,11 +138,11 @@ describe.skipIf(!env)('failed and cancelled uploads leave nothing in the bucket'
     await storage.uploads.saveHashState(id, { algorithm: 'sha256', offset: 1000, state: new Uint8Array(8) });
     // A process that died while cancelling: the record is gone, the rest is not.
     await purgeRecord(`${prefix}docker/registry/v2/_wharf/uploads/${id}/session`);
-    expect((await contents(admin, bucket, prefix)).length).toBeGreaterThan(1);
+    expect((await contents(s3.admin, bucket, prefix)).length).toBeGreaterThan(1);
     const listed: string[] = [];
     for await (const session of storage.uploads.list()) listed.push(session.id);
     expect(listed).toEqual([]);
-    expect(await contents(admin, bucket, prefix)).toEqual([]);
+    expect(await contents(s3.admin, bucket, prefix)).toEqual([]);
   });
 
   it('a monolithic upload with the wrong digest leaves no multipart upload and no blob', async () => {
@@ -166,6 +158,6 @@ describe.skipIf(!env)('failed and cancelled uploads leave nothing in the bucket'
       },
     );
     expect(res.status).toBe(400);
-    expect(await contents(admin, bucket, prefix)).toEqual([]);
+    expect(await contents(s3.admin, bucket, prefix)).toEqual([]);
   });
 });

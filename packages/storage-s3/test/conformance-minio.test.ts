@@ -1,30 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { S3Client } from '@aws-sdk/client-s3';
 import { defineStoreConformanceSuite } from '@wharf/core/testing';
-import { afterAll, beforeAll, describe } from 'vitest';
+import { describe } from 'vitest';
 import { createS3Storage } from '../src/index.js';
-import {
-  awsClient,
-  bucketName,
-  contents,
-  createBucket,
-  deleteBucket,
-  env,
-  minioClient,
-  purgePrefix,
-} from './helpers.js';
+import { contents, env, minioClient, purgePrefix, useBucket } from './helpers.js';
 
 describe.skipIf(!env)('S3 storage with the minio client', () => {
-  const bucket = bucketName('conf-minio');
-  let admin: S3Client;
-  beforeAll(async () => {
-    admin = awsClient(env!);
-    await createBucket(admin, bucket);
-  });
-  afterAll(async () => {
-    await deleteBucket(admin, bucket);
-    admin.destroy();
-  });
+  const s3 = useBucket('conf-minio');
+  const { bucket } = s3;
 
   defineStoreConformanceSuite({
     name: 's3, minio client',
@@ -34,9 +16,9 @@ describe.skipIf(!env)('S3 storage with the minio client', () => {
       const storage = createS3Storage({ client: minioClient(env!), bucket, prefix });
       return {
         storage,
-        inspect: () => contents(admin, bucket, prefix),
+        inspect: () => contents(s3.admin, bucket, prefix),
         replica: async () => createS3Storage({ client: minioClient(env!), bucket, prefix }),
-        cleanup: () => purgePrefix(admin, bucket, prefix),
+        cleanup: () => purgePrefix(s3.admin, bucket, prefix),
       };
     },
   });

@@ -1,21 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { defineGcSuite, defineStoreConformanceSuite, type StoreHarness } from '@wharf/core/testing';
-import { afterAll, beforeAll, describe } from 'vitest';
+import { describe } from 'vitest';
 import { createS3Storage } from '../src/index.js';
-import { awsClient, bucketName, contents, createBucket, deleteBucket, env, purgePrefix } from './helpers.js';
+import { awsClient, contents, env, purgePrefix, useBucket } from './helpers.js';
 
 describe.skipIf(!env)('S3 storage with the AWS SDK client', () => {
-  const bucket = bucketName('conf-aws');
-  let admin: S3Client;
-  beforeAll(async () => {
-    admin = awsClient(env!);
-    await createBucket(admin, bucket);
-  });
-  afterAll(async () => {
-    await deleteBucket(admin, bucket);
-    admin.destroy();
-  });
+  const s3 = useBucket('conf-aws');
+  const { bucket } = s3;
 
   /** A fresh prefix per harness; `replica()` opens a second storage over another client. */
   function harness(conditionalWrites: boolean | 'auto'): () => Promise<StoreHarness> {
@@ -25,14 +17,14 @@ describe.skipIf(!env)('S3 storage with the AWS SDK client', () => {
       const storage = createS3Storage({ client: clients[0]!, bucket, prefix, conditionalWrites });
       return {
         storage,
-        inspect: () => contents(admin, bucket, prefix),
+        inspect: () => contents(s3.admin, bucket, prefix),
         async replica() {
           const client = awsClient(env!);
           clients.push(client);
           return createS3Storage({ client, bucket, prefix, conditionalWrites });
         },
         async cleanup() {
-          await purgePrefix(admin, bucket, prefix);
+          await purgePrefix(s3.admin, bucket, prefix);
           for (const client of clients) client.destroy();
         },
       };

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { CreateBucketCommand, DeleteBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { s3Env } from '@wharf/test-utils';
 import { Client as MinioClient } from 'minio';
+import { afterAll, beforeAll } from 'vitest';
 import { S3_COMPATIBLE_CLIENT_CONFIG } from '../src/index.js';
 import { AwsObjectStore } from '../src/objects/aws.js';
 import { listAll, listAllMultipart, purge } from '../src/writer.js';
@@ -61,4 +62,33 @@ export async function contents(client: S3Client, bucket: string, prefix: string)
   for await (const object of listAll(store, prefix)) keys.push(object.key);
   for (const upload of await listAllMultipart(store, prefix)) keys.push(`multipart:${upload.key}`);
   return keys.sort();
+}
+
+/** A bucket and an admin client for one `describe` block: created before its tests, removed after. */
+export interface TestBucket {
+  readonly bucket: string;
+  /** An AWS SDK client with full access (available once the block's tests run). */
+  readonly admin: S3Client;
+}
+
+/** Registers the hooks that create a fresh bucket before a block's tests and delete it after. */
+export function useBucket(label: string): TestBucket {
+  const bucket = bucketName(label);
+  let admin: S3Client | undefined;
+  beforeAll(async () => {
+    admin = awsClient(env!);
+    await createBucket(admin, bucket);
+  });
+  afterAll(async () => {
+    if (!admin) return;
+    await deleteBucket(admin, bucket);
+    admin.destroy();
+  });
+  return {
+    bucket,
+    get admin() {
+      if (!admin) throw new Error('the bucket is created before the tests run');
+      return admin;
+    },
+  };
 }

@@ -3,28 +3,20 @@
  * lack the user metadata wharf adds for speed: they must still be read.
  */
 import { randomUUID } from 'node:crypto';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { createRegistry } from '@wharf/core';
 import { makeImage, OciClient } from '@wharf/test-utils';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createS3Storage } from '../src/index.js';
-import { awsClient, bucketName, createBucket, deleteBucket, env } from './helpers.js';
+import { env, useBucket } from './helpers.js';
 
 describe.skipIf(!env)('links written without wharf metadata', () => {
-  const bucket = bucketName('layout');
-  let admin: S3Client;
-  beforeAll(async () => {
-    admin = awsClient(env!);
-    await createBucket(admin, bucket);
-  });
-  afterAll(async () => {
-    await deleteBucket(admin, bucket);
-    admin.destroy();
-  });
+  const s3 = useBucket('layout');
+  const { bucket } = s3;
 
   it('resolves a tag whose current link holds only the digest, as distribution writes it', async () => {
     const prefix = `l-${randomUUID()}/`;
-    const registry = createRegistry({ storage: createS3Storage({ client: admin, bucket, prefix }) });
+    const registry = createRegistry({ storage: createS3Storage({ client: s3.admin, bucket, prefix }) });
     const client = new OciClient('http://registry.local', (input, init) =>
       registry.fetch(new Request(input, init)),
     );
@@ -33,7 +25,7 @@ describe.skipIf(!env)('links written without wharf metadata', () => {
     await client.pushImage('lib/app', 'v1', first);
     await client.pushImage('lib/app', 'other', second);
     // Point v1 at the second image the way distribution does: the digest as the body, no metadata.
-    await admin.send(
+    await s3.admin.send(
       new PutObjectCommand({
         Bucket: bucket,
         Key: `${prefix}docker/registry/v2/repositories/lib/app/_manifests/tags/v1/current/link`,
