@@ -1,26 +1,12 @@
-import {
-  AbortMultipartUploadCommand,
-  DeleteBucketCommand,
-  DeleteObjectCommand,
-  DeleteObjectsCommand,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-  S3Client,
-} from '@aws-sdk/client-s3';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { s3Env } from '@wharf/test-utils';
+import { removeBucket as remove, s3Client } from '@wharf/test-utils/s3';
 
-/** A client for the S3 server the benchmark's wharf-s3 target uses (from the `S3_*` environment). */
-function benchClient(): S3Client {
-  const { S3_ENDPOINT, S3_REGION, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY } = process.env;
-  return new S3Client({
-    ...(S3_ENDPOINT ? { endpoint: S3_ENDPOINT } : {}),
-    region: S3_REGION ?? 'us-east-1',
-    forcePathStyle: true,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    ...(S3_ACCESS_KEY_ID && S3_SECRET_ACCESS_KEY
-      ? { credentials: { accessKeyId: S3_ACCESS_KEY_ID, secretAccessKey: S3_SECRET_ACCESS_KEY } }
-      : {}),
-  });
+/** The S3 server the benchmark's wharf-s3 target uses (from the `S3_*` environment). */
+function endpoint(): NonNullable<ReturnType<typeof s3Env>> {
+  const env = s3Env();
+  if (!env) throw new Error('S3_ENDPOINT, S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY are needed');
+  return env;
 }
 
 /**
@@ -28,7 +14,7 @@ function benchClient(): S3Client {
  * keeping objects in memory does not fill up with earlier samples.
  */
 export function s3Discarder(bucket: string): { discard(digest: string): Promise<void>; close(): void } {
-  const client = benchClient();
+  const client = s3Client(endpoint());
   return {
     async discard(digest) {
       const [algorithm, hex] = digest.split(':') as [string, string];
@@ -40,26 +26,6 @@ export function s3Discarder(bucket: string): { discard(digest: string): Promise<
 }
 
 /** Deletes a bucket the benchmark created, with every object and multipart upload in it. */
-export async function removeBucket(bucket: string): Promise<void> {
-  const client = benchClient();
-  try {
-    for (;;) {
-      const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
-      for (const u of uploads.Uploads ?? []) {
-        await client.send(
-          new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }),
-        );
-      }
-      const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
-      const keys = (listed.Contents ?? []).map((o) => ({ Key: o.Key! }));
-      if (keys.length > 0)
-        await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }));
-      if (!listed.IsTruncated && !uploads.IsTruncated) break;
-    }
-    await client.send(new DeleteBucketCommand({ Bucket: bucket }));
-  } catch (error) {
-    if ((error as { name?: string }).name !== 'NoSuchBucket') throw error;
-  } finally {
-    client.destroy();
-  }
+export function removeBucket(bucket: string): Promise<void> {
+  return remove(endpoint(), bucket);
 }

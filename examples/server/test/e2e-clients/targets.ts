@@ -4,15 +4,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  AbortMultipartUploadCommand,
-  DeleteBucketCommand,
-  DeleteObjectsCommand,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-  S3Client,
-} from '@aws-sdk/client-s3';
 import { type FetchLike, OciClient, run, s3Env, startServer } from '@wharf/test-utils';
+import { removeBucket } from '@wharf/test-utils/s3';
 
 const EXPRESS_APP_MAIN = fileURLToPath(new URL('../../../express-app/src/main.ts', import.meta.url));
 
@@ -59,39 +52,6 @@ const BACKENDS: Record<string, StorageCase> = {
     },
   },
 };
-
-/** Deletes a test bucket with every object and in-progress multipart upload in it. */
-async function removeBucket(env: NonNullable<ReturnType<typeof s3Env>>, bucket: string): Promise<void> {
-  const client = new S3Client({
-    endpoint: env.endpoint,
-    region: env.region,
-    credentials: { accessKeyId: env.accessKeyId, secretAccessKey: env.secretAccessKey },
-    forcePathStyle: true,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-  try {
-    for (;;) {
-      const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
-      for (const u of uploads.Uploads ?? []) {
-        await client.send(
-          new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }),
-        );
-      }
-      const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
-      const keys = (listed.Contents ?? []).map((o) => ({ Key: o.Key! }));
-      if (keys.length > 0)
-        await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys } }));
-      if (!listed.IsTruncated && !uploads.IsTruncated) break;
-    }
-    await client.send(new DeleteBucketCommand({ Bucket: bucket }));
-  } catch (error) {
-    // The server may never have created the bucket (it failed to start): nothing to remove.
-    if ((error as { name?: string }).name !== 'NoSuchBucket') throw error;
-  } finally {
-    client.destroy();
-  }
-}
 
 /**
  * The storage backends the suites run on: `WHARF_E2E_STORAGES` (comma-separated names of
