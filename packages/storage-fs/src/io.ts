@@ -95,18 +95,23 @@ export class Io {
     return bytes === null ? null : bytes.toString('utf8');
   }
 
+  /** Opens a file for reading, or resolves `null` when it does not exist. */
+  async #openExisting(path: string): Promise<FileHandle | null> {
+    try {
+      return await this.fs.open(path, 'r');
+    } catch (error) {
+      if (isMissing(error)) return null;
+      throw error;
+    }
+  }
+
   /**
    * A small file's bytes, or `null` when it does not exist: open, read, close (readFile adds an
    * fstat, and each call is a thread-pool round trip).
    */
   async readSmall(path: string): Promise<Buffer | null> {
-    let handle: FileHandle;
-    try {
-      handle = await this.fs.open(path, 'r');
-    } catch (error) {
-      if (isMissing(error)) return null;
-      throw error;
-    }
+    const handle = await this.#openExisting(path);
+    if (!handle) return null;
     try {
       const chunks: Buffer[] = [];
       let total = 0;
@@ -539,13 +544,8 @@ export class Io {
     signal?: AbortSignal,
   ): Promise<AsyncIterable<Uint8Array> | null> {
     throwIfAborted(signal);
-    let handle: FileHandle;
-    try {
-      handle = await this.fs.open(path, 'r');
-    } catch (error) {
-      if (isMissing(error)) return null;
-      throw error;
-    }
+    const handle = await this.#openExisting(path);
+    if (!handle) return null;
     try {
       const start = range?.offset ?? 0;
       const end = range ? start + range.length : (await handle.stat()).size;
