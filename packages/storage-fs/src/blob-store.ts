@@ -7,7 +7,7 @@ import {
   type BlobStore,
   tryParseDigest,
 } from '@wharf/core';
-import { type Io, isMissing } from './io.js';
+import { type Io, isMissing, noop } from './io.js';
 import type { Layout } from './layout.js';
 
 /**
@@ -43,7 +43,7 @@ export class FsBlobStore implements BlobStore {
     const temp = this.#io.temp('blob');
     // Core stores a blob only when it is missing: its directory is made (and synced) meanwhile.
     const made = this.#io.makeDir(dir);
-    made.catch(() => {});
+    made.catch(noop);
     try {
       const handle = await this.#io.create(temp);
       try {
@@ -55,7 +55,7 @@ export class FsBlobStore implements BlobStore {
       await made;
       await this.#io.renameInto(temp, join(dir, 'data'));
     } catch (error) {
-      await made.catch(() => {});
+      await made.catch(noop);
       await this.#io.unlink(temp).catch(() => false);
       // No empty directory for a blob that was refused (rmdir spares one another writer filled).
       await this.#io.prune(dir, this.#layout.blobsDir);
@@ -86,14 +86,7 @@ export class FsBlobStore implements BlobStore {
    * (garbage collection's grace period then protects it as a fresh upload) and its entry synced.
    */
   async refresh(digest: string, size: number): Promise<boolean> {
-    const path = this.#layout.blobData(digest);
-    try {
-      const info = await this.#io.fs.stat(path);
-      if (!info.isFile() || info.size !== size) return false;
-    } catch (error) {
-      if (isMissing(error)) return false;
-      throw error;
-    }
+    if ((await this.stat(digest))?.size !== size) return false;
     if (!(await this.touch(digest))) return false;
     await this.#io.syncDir(this.#layout.blobDir(digest));
     return true;

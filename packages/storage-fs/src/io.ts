@@ -42,12 +42,7 @@ export function isMissing(error: unknown): boolean {
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
-function noop(): void {}
-
-/** Throws the signal's reason when it has aborted. */
-export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw signal.reason ?? new Error('aborted');
-}
+export function noop(): void {}
 
 /** Options of {@link Io.writeAtomic}. */
 export interface WriteOptions {
@@ -144,15 +139,10 @@ export class Io {
   }
 
   /**
-   * A link file's modification time (its age), or `undefined` when there is none: one stat
-   * instead of reading it. Links are written atomically, so a present one is complete (an empty
-   * file, say from another registry's crash, is no link).
+   * A link file's stat (its mtime is its age), or `undefined` when there is none: one stat instead
+   * of reading it. Links are written atomically, so a present one is complete (an empty file, say
+   * from another registry's crash, is no link).
    */
-  async linkTime(path: string): Promise<Date | undefined> {
-    return (await this.statLink(path))?.mtime;
-  }
-
-  /** A link file's stat, or `undefined` when there is none (see {@link linkTime}). */
   async statLink(path: string): Promise<Stats | undefined> {
     try {
       const info = await this.fs.stat(path);
@@ -163,9 +153,9 @@ export class Io {
     }
   }
 
-  /** Whether a link file is present (see {@link linkTime}). */
+  /** Whether a link file is present (see {@link statLink}). */
   async hasLink(path: string): Promise<boolean> {
-    return (await this.linkTime(path)) !== undefined;
+    return (await this.statLink(path)) !== undefined;
   }
 
   /**
@@ -378,7 +368,7 @@ export class Io {
     const dir = options.newDir ? this.makeDir(dirname(target)) : undefined;
     dir?.catch(noop);
     try {
-      const handle = await this.#create(temp);
+      const handle = await this.create(temp);
       try {
         await handle.writeFile(content);
         await this.datasync(handle);
@@ -395,7 +385,7 @@ export class Io {
   }
 
   /** Creates a fresh private file (recreating the temporary directory if it was removed). */
-  async #create(path: string): Promise<FileHandle> {
+  async create(path: string): Promise<FileHandle> {
     try {
       return await this.fs.open(path, 'wx');
     } catch (error) {
@@ -403,11 +393,6 @@ export class Io {
       await this.fs.mkdir(dirname(path), { recursive: true });
       return await this.fs.open(path, 'wx');
     }
-  }
-
-  /** Creates a fresh file for streamed data. */
-  create(path: string): Promise<FileHandle> {
-    return this.#create(path);
   }
 
   /**
@@ -458,15 +443,15 @@ export class Io {
       pending.catch(noop);
     };
     try {
-      throwIfAborted(signal);
+      signal?.throwIfAborted();
       for await (const chunk of source) {
-        throwIfAborted(signal);
+        signal?.throwIfAborted();
         if (chunk.byteLength === 0) continue;
         batch.push(chunk);
         batchBytes += chunk.byteLength;
         if (batchBytes >= IO_SIZE) await flush();
       }
-      throwIfAborted(signal);
+      signal?.throwIfAborted();
       if (batchBytes > 0) await flush();
       if (pending) await pending;
       if (syncing) await syncing;
@@ -490,7 +475,7 @@ export class Io {
     length: number,
     signal?: AbortSignal,
   ): AsyncGenerator<Buffer> {
-    throwIfAborted(signal);
+    signal?.throwIfAborted();
     if (length <= 0) return;
     const handle = await this.fs.open(path, 'r');
     try {
@@ -522,10 +507,10 @@ export class Io {
       inflight = next();
       while (inflight) {
         const buffer = await inflight;
-        throwIfAborted(signal);
+        signal?.throwIfAborted();
         inflight = next();
         yield buffer;
-        throwIfAborted(signal);
+        signal?.throwIfAborted();
       }
     } finally {
       if (inflight) await inflight.catch(noop);
@@ -543,22 +528,20 @@ export class Io {
     range?: { readonly offset: number; readonly length: number },
     signal?: AbortSignal,
   ): Promise<AsyncIterable<Uint8Array> | null> {
-    throwIfAborted(signal);
+    signal?.throwIfAborted();
     const handle = await this.#openExisting(path);
     if (!handle) return null;
     try {
-      const start = range?.offset ?? 0;
-      const end = range ? start + range.length : (await handle.stat()).size;
-      if (end <= start) {
+      if (range && range.length <= 0) {
         await handle.close();
         return emptyStream();
       }
       // A Node stream: the HTTP adapter pipes it natively, the fastest path from disk to socket.
+      // Without a range it reads to the end of the file (no fstat: core stat'ed the blob already).
       const stream = handle.createReadStream({
-        start,
-        end: end - 1,
         highWaterMark: IO_SIZE,
         autoClose: true,
+        ...(range ? { start: range.offset, end: range.offset + range.length - 1 } : {}),
       });
       if (signal) {
         // Fails with the signal's reason (not a generic AbortError), like every other store stream.
@@ -584,7 +567,7 @@ export class Io {
     position: number,
     signal?: AbortSignal,
   ): Promise<void> {
-    throwIfAborted(signal);
+    signal?.throwIfAborted();
     if (length <= 0) return;
     const handle = await this.fs.open(source, 'r');
     // Two reused buffers, the next read overlapping the current write: no fresh memory to fault
@@ -596,7 +579,7 @@ export class Io {
       await readInto(handle, current, size, start);
       let done = 0;
       for (;;) {
-        throwIfAborted(signal);
+        signal?.throwIfAborted();
         const next = Math.min(IO_SIZE, length - done - size);
         const [wrote, read] = await Promise.allSettled([
           writeAll(target, [current.subarray(0, size)], position + done),
@@ -704,11 +687,6 @@ function skip(buffers: Uint8Array[], count: number): Uint8Array[] {
 /** Reads exactly `size` bytes at `position`; a file shorter than that is an error. */
 async function readExactly(handle: FileHandle, size: number, position: number): Promise<Buffer> {
   const buffer = Buffer.allocUnsafe(size);
-  let filled = 0;
-  while (filled < size) {
-    const { bytesRead } = await handle.read(buffer, filled, size - filled, position + filled);
-    if (bytesRead === 0) throw Object.assign(new Error('file is shorter than expected'), { code: 'EIO' });
-    filled += bytesRead;
-  }
+  await readInto(handle, buffer, size, position);
   return buffer;
 }

@@ -4,14 +4,6 @@ import { isRepositoryName, isTag, RegistryError, tryParseDigest } from '@wharf/c
 /** Upload ids are the UUIDs core generates. */
 const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** A single path component of a repository name (the spec's grammar between slashes). */
-const NAME_COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
-
-/** Whether `name` is a directory name that can be a component of a repository name. */
-export function isNameComponent(name: string): boolean {
-  return NAME_COMPONENT.test(name);
-}
-
 /** Whether `id` is a well-formed upload id. */
 export function isUploadId(id: string): boolean {
   return UPLOAD_ID.test(id);

@@ -5,6 +5,7 @@ import {
   type ConditionalDelete,
   compareBytewise,
   isDigestAlgorithm,
+  isRepositoryName,
   isTag,
   type ListPage,
   type ManifestRecord,
@@ -15,14 +16,13 @@ import {
 } from '@wharf/core';
 import { Cache, type Stamp, sameStamp, settled, stampOf } from './cache.js';
 import { type Io, isMissing } from './io.js';
-import { isNameComponent, type Layout } from './layout.js';
+import type { Layout } from './layout.js';
 
 /** wharf's own file next to a revision link: the media type the client pushed. */
 const MEDIA_TYPE_FILE = 'mediatype';
 const REFERRER_FILE = /^([a-z0-9]+)-([a-f0-9]+)\.json$/;
 /** Tag existence checks run this many at a time. */
 const PARALLEL = 32;
-const MAX_NAME_LENGTH = 255;
 /** Entries of each validated cache. */
 const CACHE_SIZE = 4096;
 
@@ -48,11 +48,6 @@ export class FsMetadataStore implements MetadataStore {
   forget(): void {
     this.#mediaTypes.clear();
     this.#tags.clear();
-  }
-
-  /** Whether a link file exists and names `digest`. */
-  async #linksTo(path: string, digest: string): Promise<boolean> {
-    return (await this.#io.readText(path))?.trim() === digest;
   }
 
   /** `<alg>/<hex>` directory pairs below `dir` that form a supported digest. */
@@ -180,8 +175,9 @@ export class FsMetadataStore implements MetadataStore {
   // ---- tags ----
 
   async putTag(repository: string, tag: string, digest: string): Promise<void> {
+    // Usually answered by the tag cache with one stat.
+    if ((await this.getTag(repository, tag)) === digest) return;
     const current = this.#layout.tagCurrentLink(repository, tag);
-    if (await this.#linksTo(current, digest)) return;
     // As distribution does: the tag's index entry, then its current link.
     await this.#io.writeAtomic(this.#layout.tagIndexLink(repository, tag, digest), digest, {
       newDir: true,
@@ -314,9 +310,10 @@ export class FsMetadataStore implements MetadataStore {
     if (prefix !== '' && marked && (await this.#hasContent(dir))) out.push(prefix);
     for (const entry of entries) {
       // Symbolic links are not followed: the walk stays inside the root.
-      if (!entry.isDirectory() || !isNameComponent(entry.name)) continue;
+      if (!entry.isDirectory()) continue;
       const name = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
-      if (name.length <= MAX_NAME_LENGTH) await this.#walk(join(dir, entry.name), name, out);
+      // The prefix is a valid name, so this is one exactly when the new component is.
+      if (isRepositoryName(name)) await this.#walk(join(dir, entry.name), name, out);
     }
   }
 

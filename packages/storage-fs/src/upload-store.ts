@@ -15,7 +15,7 @@ import {
 } from '@wharf/core';
 import type { FsBlobStore } from './blob-store.js';
 import { Cache } from './cache.js';
-import { errorCode, type Io, isMissing, throwIfAborted } from './io.js';
+import { errorCode, type Io, isMissing, noop } from './io.js';
 import { isUploadId, type Layout, uniqueSuffix } from './layout.js';
 
 /** The immutable part of a session, written once at creation. */
@@ -53,8 +53,6 @@ const HASH_STATE = /^hash-(\d+)\.([a-z0-9]+)$/;
 function unknownUpload(): RegistryError {
   return new RegistryError('BLOB_UPLOAD_UNKNOWN');
 }
-
-function noop(): void {}
 
 function chunkName(offset: number): string {
   return `chunk-${offset}`;
@@ -166,13 +164,23 @@ export class FsUploadStore implements UploadStore {
     return this.#session(id, dir, info, scan, scan.size);
   }
 
+  /**
+   * The session's chunks: the cached scan when it ends at `size` (what the caller expects), else a
+   * fresh one, which the caller then checks against `size`.
+   */
+  async #scanAt(id: string, dir: string, size: number): Promise<Scan> {
+    const cached = this.#scans.get(id);
+    if (cached?.size === size) return cached;
+    const scan = await this.#scan(dir);
+    if (!scan) throw unknownUpload();
+    return scan;
+  }
+
   async append(id: string, options: UploadAppendOptions): Promise<UploadSession> {
     const dir = this.#layout.upload(id);
     if (!dir) throw unknownUpload();
     const { offset } = options;
-    let scan = this.#scans.get(id);
-    if (scan?.size !== offset) scan = (await this.#scan(dir)) ?? undefined;
-    if (!scan) throw unknownUpload();
+    const scan = await this.#scanAt(id, dir, offset);
     // The only check that can refuse an offset beyond the end; the claim below settles races.
     if (scan.size !== offset) throw new UploadOffsetError(scan.size);
     const info = await this.#info(id, dir);
@@ -253,7 +261,7 @@ export class FsUploadStore implements UploadStore {
     signal: AbortSignal,
   ): Promise<void> {
     const { fs } = this.#io;
-    throwIfAborted(signal);
+    signal.throwIfAborted();
     const target = await fs.open(join(dir, chunkName(first)), 'r+');
     try {
       await this.#io.copyInto(join(dir, chunkName(offset)), 0, length, target, offset, signal);
@@ -419,9 +427,7 @@ export class FsUploadStore implements UploadStore {
     if (!dir) throw unknownUpload();
     this.#layout.digest(options.digest);
     // A stale listing is harmless here: the claimed directory is listed again before anything changes.
-    let before = this.#scans.get(id);
-    if (before?.size !== options.size) before = (await this.#scan(dir)) ?? undefined;
-    if (!before) throw unknownUpload();
+    const before = await this.#scanAt(id, dir, options.size);
     if (before.size !== options.size) {
       throw new UploadOffsetError(before.size, 'upload size changed before commit');
     }
