@@ -101,28 +101,42 @@ function list(value: string | readonly string[] | undefined): readonly string[] 
   return value === undefined ? undefined : typeof value === 'string' ? [value] : value;
 }
 
-function matchesUser(users: readonly string[] | undefined, user: string | undefined): boolean {
-  if (users === undefined) return true;
-  return users.some((entry) =>
-    entry === 'anonymous' ? user === undefined : user !== undefined && userPattern(entry).test(user),
-  );
+/** Tests a user name (`undefined` when anonymous) against one `users` entry. */
+type UserMatcher = (user: string | undefined) => boolean;
+
+function userMatcher(entry: string): UserMatcher {
+  if (entry === 'anonymous') return (user) => user === undefined;
+  const pattern = userPattern(entry);
+  return (user) => user !== undefined && pattern.test(user);
+}
+
+/** Tests a repository for a user; `false` whenever the glob cannot match that user. */
+type RepositoryMatcher = (repository: string, user: string | undefined) => boolean;
+
+function repositoryMatcher(glob: string): RepositoryMatcher {
+  // Only globs naming `{user}` depend on who asks; the others compile once, here.
+  if (glob.includes('{user}')) {
+    return (repository, user) => repositoryPattern(glob, user)?.test(repository) ?? false;
+  }
+  const pattern = repositoryPattern(glob, undefined);
+  return (repository) => pattern?.test(repository) ?? false;
 }
 
 /** An {@link AccessPolicy} from allow rules (see {@link AccessRule} for the language). */
 export function rulesPolicy(rules: readonly AccessRule[]): AccessPolicy {
   const compiled = parseRules(rules).map((rule) => ({
-    users: list(rule.users),
-    repositories: list(rule.repositories),
+    users: list(rule.users)?.map(userMatcher),
+    repositories: list(rule.repositories)?.map(repositoryMatcher),
     actions: new Set<RuleAction>(rule.actions),
   }));
   return ({ user, action, repository }) =>
     compiled.some((rule) => {
       if (!rule.actions.has(action) && !rule.actions.has('*')) return false;
-      if (!matchesUser(rule.users, user)) return false;
+      if (rule.users !== undefined && !rule.users.some((matches) => matches(user))) return false;
       if (action === 'catalog') return true;
       if (repository === undefined) return false;
       if (rule.repositories === undefined) return true;
-      return rule.repositories.some((glob) => repositoryPattern(glob, user)?.test(repository) ?? false);
+      return rule.repositories.some((matches) => matches(repository, user));
     });
 }
 

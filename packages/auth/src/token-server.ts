@@ -273,6 +273,13 @@ export function createTokenIssuer(options: TokenIssuerOptions): TokenIssuer {
     return { status: 200, headers: { ...JSON_HEADERS }, body: JSON.stringify(body) };
   }
 
+  /** {@link handle}, with registry errors turned into their JSON error responses. */
+  const respond = (request: TokenRequest): Promise<TokenResponse> =>
+    handle(request).catch((error: unknown) => {
+      if (isRegistryError(error)) return errorResponse(error.status, error.code, error.message);
+      throw error;
+    });
+
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
     const request: TokenRequest = {
       method: req.method ?? 'GET',
@@ -286,9 +293,8 @@ export function createTokenIssuer(options: TokenIssuerOptions): TokenIssuer {
       body: req.method === 'POST' ? req : null,
       clientAddress: options.clientAddress?.(req) ?? req.socket.remoteAddress ?? 'unknown',
     };
-    handle(request)
+    respond(request)
       .catch((error: unknown) => {
-        if (isRegistryError(error)) return errorResponse(error.status, error.code, error.message);
         logger?.error?.('token request failed', { error: error instanceof Error ? error.name : 'error' });
         return errorResponse(500, 'UNKNOWN', 'internal server error');
       })
@@ -298,11 +304,7 @@ export function createTokenIssuer(options: TokenIssuerOptions): TokenIssuer {
   };
 
   return {
-    handle: (request) =>
-      handle(request).catch((error: unknown) => {
-        if (isRegistryError(error)) return errorResponse(error.status, error.code, error.message);
-        throw error;
-      }),
+    handle: respond,
     listener,
     issue,
     verificationKeys: verificationKeys(key.key, key.kid),

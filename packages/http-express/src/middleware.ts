@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Registry, RegistryError, type RegistryResponse } from '@wharf/core';
-import { createHandler, isRegistryPath } from '@wharf/http-node';
+import { createHandler, hasBody, isRegistryPath } from '@wharf/http-node';
 
 /**
  * An Express (4 or 5) / Connect middleware. It is typed with `node:http` types only, so it fits
@@ -27,16 +27,6 @@ export interface WharfOptions<Req extends IncomingMessage = IncomingMessage> {
    * layers are already compressed. Default `true`.
    */
   noTransform?: boolean;
-}
-
-/** Methods whose requests never carry a body the registry reads (as in `@wharf/http-node`). */
-const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS']);
-
-/** Whether the registry would read a body from this request. */
-function expectsBody(req: IncomingMessage): boolean {
-  if (BODYLESS.has((req.method ?? 'GET').toUpperCase())) return false;
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
 /**
@@ -130,7 +120,7 @@ export function wharf<Req extends IncomingMessage = IncomingMessage>(
       }
       req.url = original;
     }
-    if (expectsBody(req) && bodyConsumed(req)) {
+    if (hasBody(req) && bodyConsumed(req)) {
       sendConsumed(res);
       return;
     }

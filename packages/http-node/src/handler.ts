@@ -36,7 +36,12 @@ function headerLookup(req: IncomingMessage): HeaderLookup {
   };
 }
 
-function hasBody(req: IncomingMessage): boolean {
+/**
+ * Whether the registry reads a body from this request: never for `GET`, `HEAD` and `OPTIONS`,
+ * otherwise when it declares one (`Transfer-Encoding`, or a non-zero `Content-Length`). `node:http`
+ * reports methods upper-case, as this expects.
+ */
+export function hasBody(req: IncomingMessage): boolean {
   if (BODYLESS.has(req.method ?? 'GET')) return false;
   const length = req.headers['content-length'];
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');

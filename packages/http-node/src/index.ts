@@ -4,4 +4,10 @@
  *
  * @packageDocumentation
  */
-export { createHandler, isRegistryPath, type NodeHandler, type NodeHandlerOptions } from './handler.js';
+export {
+  createHandler,
+  hasBody,
+  isRegistryPath,
+  type NodeHandler,
+  type NodeHandlerOptions,
+} from './handler.js';
