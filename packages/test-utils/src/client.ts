@@ -4,6 +4,22 @@ import { sha256 } from './image.js';
 /** `fetch`, or a registry's in-process `fetch`. */
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
 
+/**
+ * A {@link FetchLike} that adds `Authorization: <authorization>` to every request's headers (which
+ * must be a plain object, as {@link OciClient} passes them) and sends it through `fetchImpl`
+ * (default: the global `fetch`).
+ */
+export function withAuthorization(
+  authorization: string,
+  fetchImpl: FetchLike = (input, init) => fetch(input, init),
+): FetchLike {
+  return (input, init) =>
+    fetchImpl(input, {
+      ...init,
+      headers: { ...(init?.headers as Record<string, string>), Authorization: authorization },
+    });
+}
+
 /** How {@link OciClient.pushBlob} uploads. */
 export type PushMode = 'single-post' | 'post-put' | 'chunked' | 'stream';
 

@@ -1,4 +1,4 @@
-export { type FetchLike, OciClient, type PushMode } from './client.js';
+export { type FetchLike, OciClient, type PushMode, withAuthorization } from './client.js';
 export {
   type Content,
   jsonContent,
@@ -21,4 +21,4 @@ export {
   writeOciLayout,
 } from './oci-layout.js';
 export { REPO_ROOT, type ServerProcess, type StartServerOptions, startServer } from './server.js';
-export { hasTool, run, s3Env } from './tools.js';
+export { hasTool, run, type ScratchDir, type ScratchEnv, s3Env, scratch } from './tools.js';

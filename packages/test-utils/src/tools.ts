@@ -1,4 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /**
  * Whether an external program (skopeo, podman, docker-registry, radosgw…) is installed. Tests
@@ -56,4 +59,53 @@ export async function run(
       },
     );
   });
+}
+
+/** The environment that confines a client tool (skopeo, podman…) to a {@link scratch} directory. */
+export type ScratchEnv = Record<
+  | 'HOME'
+  | 'XDG_RUNTIME_DIR'
+  | 'XDG_CONFIG_HOME'
+  | 'XDG_DATA_HOME'
+  | 'XDG_CACHE_HOME'
+  | 'TMPDIR'
+  | 'REGISTRY_AUTH_FILE',
+  string
+>;
+
+/** A private scratch directory made by {@link scratch}. */
+export interface ScratchDir {
+  readonly dir: string;
+  /** Pass it to the tool: its home, config, credentials and temporary files stay in `dir`. */
+  readonly env: ScratchEnv;
+  /** Removes the directory and everything in it. */
+  remove(): Promise<void>;
+}
+
+/**
+ * Creates a private (mode 0700) scratch directory under the system's temporary directory, named
+ * `prefix` plus a random suffix, and the environment that keeps a client tool's state inside it.
+ */
+export async function scratch(prefix: string): Promise<ScratchDir> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  const remove = () => rm(dir, { recursive: true, force: true });
+  const env: ScratchEnv = {
+    HOME: join(dir, 'home'),
+    XDG_RUNTIME_DIR: join(dir, 'run'),
+    XDG_CONFIG_HOME: join(dir, 'config'),
+    XDG_DATA_HOME: join(dir, 'data'),
+    XDG_CACHE_HOME: join(dir, 'cache'),
+    TMPDIR: join(dir, 'tmp'),
+    REGISTRY_AUTH_FILE: join(dir, 'auth.json'),
+  };
+  try {
+    for (const path of Object.values(env))
+      if (!path.endsWith('.json')) await mkdir(path, { recursive: true, mode: 0o700 });
+    // Podman refuses to run with an auth file that does not exist.
+    await writeFile(env.REGISTRY_AUTH_FILE, '{"auths":{}}\n');
+  } catch (error) {
+    await remove();
+    throw error;
+  }
+  return { dir, env, remove };
 }

@@ -1,10 +1,9 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { hashPassword } from '@wharf/auth';
-import { OciClient } from '@wharf/test-utils';
+import { OciClient, run, withAuthorization } from '@wharf/test-utils';
 
 /** The users of the auth end-to-end tests, with random passwords. */
 export const USERS = {
@@ -55,54 +54,17 @@ export function exec(
 }
 
 /** Runs a program and rejects (with its output) unless it succeeds. */
-export async function execOk(
+export function execOk(
   command: string,
   args: readonly string[],
   env: Record<string, string>,
   cwd?: string,
-): Promise<Outcome> {
-  const outcome = await exec(command, args, env, cwd);
-  if (outcome.code !== 0) {
-    throw new Error(`${command} ${args[0]} exited ${outcome.code}:\n${outcome.stdout}\n${outcome.stderr}`);
-  }
-  return outcome;
+): Promise<{ stdout: string; stderr: string }> {
+  return run(command, args, { env, timeoutMs: 180_000, ...(cwd === undefined ? {} : { cwd }) });
 }
 
-/** The environment of a client tool confined to a scratch directory. */
-export type ScratchEnv = Record<
-  | 'HOME'
-  | 'XDG_RUNTIME_DIR'
-  | 'XDG_CONFIG_HOME'
-  | 'XDG_DATA_HOME'
-  | 'XDG_CACHE_HOME'
-  | 'TMPDIR'
-  | 'REGISTRY_AUTH_FILE',
-  string
->;
-
-/**
- * A private scratch directory and the environment that keeps a client tool's state (home, config,
- * credentials, temporary files) inside it.
- */
-export async function scratch(
-  prefix: string,
-): Promise<{ dir: string; env: ScratchEnv; remove(): Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  const env: ScratchEnv = {
-    HOME: join(dir, 'home'),
-    XDG_RUNTIME_DIR: join(dir, 'run'),
-    XDG_CONFIG_HOME: join(dir, 'config'),
-    XDG_DATA_HOME: join(dir, 'data'),
-    XDG_CACHE_HOME: join(dir, 'cache'),
-    TMPDIR: join(dir, 'tmp'),
-    REGISTRY_AUTH_FILE: join(dir, 'auth.json'),
-  };
-  for (const path of Object.values(env))
-    if (!path.endsWith('.json')) await mkdir(path, { recursive: true, mode: 0o700 });
-  // podman insists that a configured auth file exists.
-  await writeFile(env.REGISTRY_AUTH_FILE, '{"auths":{}}\n');
-  return { dir, env, remove: () => rm(dir, { recursive: true, force: true }) };
-}
+/** Client tools' private state, shared with the other end-to-end suites. */
+export { scratch } from '@wharf/test-utils';
 
 /** Every file under `root`, relative to it, sorted: a snapshot of what storage holds. */
 export async function listFiles(root: string): Promise<string[]> {
@@ -129,10 +91,5 @@ export async function apiClient(
     if (res.status !== 200) throw new Error(`token request answered ${res.status}`);
     authorization = `Bearer ${((await res.json()) as { token: string }).token}`;
   }
-  return new OciClient(url, (input, init) =>
-    fetch(input, {
-      ...init,
-      headers: { ...(init?.headers as Record<string, string>), Authorization: authorization },
-    }),
-  );
+  return new OciClient(url, withAuthorization(authorization));
 }

@@ -1,10 +1,18 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type FetchLike, OciClient, run, s3Env, startServer } from '@wharf/test-utils';
+import {
+  type FetchLike,
+  OciClient,
+  run,
+  s3Env,
+  scratch as scratchDir,
+  startServer,
+  withAuthorization,
+} from '@wharf/test-utils';
 import { removeBucket } from '@wharf/test-utils/s3';
 
 const EXPRESS_APP_MAIN = fileURLToPath(new URL('../../../express-app/src/main.ts', import.meta.url));
@@ -100,12 +108,9 @@ export interface Target {
 
 function authorizedFetch(credentials: Credentials | undefined): FetchLike {
   if (!credentials) return (input, init) => fetch(input, init);
-  const authorization = `Basic ${Buffer.from(`${credentials.user}:${credentials.password}`).toString('base64')}`;
-  return (input, init) =>
-    fetch(input, {
-      ...init,
-      headers: { ...(init?.headers as Record<string, string>), Authorization: authorization },
-    });
+  return withAuthorization(
+    `Basic ${Buffer.from(`${credentials.user}:${credentials.password}`).toString('base64')}`,
+  );
 }
 
 async function launch(
@@ -193,21 +198,12 @@ const privateMounts =
 
 /** A private scratch directory with the environment that keeps a client tool's state inside it. */
 export async function scratch(prefix: string): Promise<Scratch> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  const env = {
-    HOME: join(dir, 'home'),
-    XDG_RUNTIME_DIR: join(dir, 'run'),
-    XDG_CONFIG_HOME: join(dir, 'config'),
-    XDG_DATA_HOME: join(dir, 'data'),
-    XDG_CACHE_HOME: join(dir, 'cache'),
-    TMPDIR: join(dir, 'tmp'),
-    REGISTRY_AUTH_FILE: join(dir, 'auth.json'),
-  };
-  for (const path of Object.values(env)) if (!path.endsWith('.json')) await mkdir(path, { recursive: true });
-  // Podman refuses to run with an auth file that does not exist.
-  await writeFile(env.REGISTRY_AUTH_FILE, '{"auths":{}}\n');
+  const { dir, env, remove } = await scratchDir(prefix);
   const cache = join(dir, 'system-cache');
-  await mkdir(cache);
+  await mkdir(cache).catch(async (error: unknown) => {
+    await remove();
+    throw error;
+  });
   return {
     dir,
     env,
@@ -238,6 +234,6 @@ export async function scratch(prefix: string): Promise<Scratch> {
         );
       }
     },
-    remove: () => rm(dir, { recursive: true, force: true }),
+    remove,
   };
 }
