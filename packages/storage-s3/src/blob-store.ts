@@ -1,7 +1,7 @@
 import type { BlobDeleteOptions, BlobInfo, BlobOpenOptions, BlobPutOptions, BlobStore } from '@wharf/core';
 import type { Keys } from './keys.js';
-import type { ObjectBody, ObjectStore } from './objects/types.js';
-import { type KeyedLock, quietly } from './util.js';
+import type { ObjectStore } from './objects/types.js';
+import { type KeyedLock, quietly, streamBody } from './util.js';
 import { type BufferPool, listAll, writeObject } from './writer.js';
 
 /** Settings the blob store shares with the other stores. */
@@ -13,20 +13,6 @@ export interface S3BlobSettings {
   readonly completions: KeyedLock;
   /** Presigned-URL lifetime in seconds to use instead of core's, or `undefined`; `false`: no redirects. */
   readonly redirect: false | { readonly expiresIn: number | undefined };
-}
-
-/** Streams an object body, releasing its connection when the consumer stops early or `signal` aborts. */
-async function* stream(body: ObjectBody, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
-  const onAbort = (): void =>
-    body.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
-  signal?.addEventListener('abort', onAbort, { once: true });
-  try {
-    if (signal?.aborted) onAbort();
-    for await (const chunk of body) yield chunk;
-  } finally {
-    signal?.removeEventListener('abort', onAbort);
-    body.destroy();
-  }
 }
 
 /**
@@ -45,10 +31,6 @@ export class S3BlobStore implements BlobStore {
     this.#settings = settings;
   }
 
-  #touchedKey(digest: string): string {
-    return this.#keys.blobTouched(digest);
-  }
-
   async stat(digest: string): Promise<BlobInfo | null> {
     // Size only: the age costs another request and only garbage collection needs it (from list()
     // and the conditional delete).
@@ -60,7 +42,7 @@ export class S3BlobStore implements BlobStore {
   async #statWithAge(digest: string): Promise<Required<BlobInfo> | null> {
     const [head, touched] = await Promise.all([
       this.#store.head(this.#keys.blob(digest)),
-      this.#store.head(this.#touchedKey(digest)),
+      this.#store.head(this.#keys.blobTouched(digest)),
     ]);
     if (!head) return null;
     const modifiedAt =
@@ -75,7 +57,7 @@ export class S3BlobStore implements BlobStore {
       return (await this.#store.head(key)) ? (async function* () {})() : null;
     }
     const body = await this.#store.get(key, range, signal);
-    return body ? stream(body, signal) : null;
+    return body ? streamBody(body, signal) : null;
   }
 
   /**
@@ -102,7 +84,7 @@ export class S3BlobStore implements BlobStore {
     if (!info) return false;
     const { unmodifiedSince } = options;
     if (unmodifiedSince && info.modifiedAt > unmodifiedSince) return false;
-    await this.#store.delete([this.#keys.blob(digest), this.#touchedKey(digest)]);
+    await this.#store.delete([this.#keys.blob(digest), this.#keys.blobTouched(digest)]);
     return true;
   }
 
@@ -111,7 +93,7 @@ export class S3BlobStore implements BlobStore {
    * missing blob is taken back.
    */
   async touch(digest: string): Promise<boolean> {
-    const touched = this.#touchedKey(digest);
+    const touched = this.#keys.blobTouched(digest);
     const [exists] = await Promise.all([
       this.#store.head(this.#keys.blob(digest)),
       this.#store.put(touched, new Uint8Array(0)),
@@ -128,7 +110,7 @@ export class S3BlobStore implements BlobStore {
       if (digest) {
         if (pending) yield pending;
         pending = { digest, size: object.size, modifiedAt: object.lastModified };
-      } else if (pending && object.key === this.#touchedKey(pending.digest)) {
+      } else if (pending && object.key === this.#keys.blobTouched(pending.digest)) {
         if (object.lastModified > pending.modifiedAt!)
           pending = { ...pending, modifiedAt: object.lastModified };
       }

@@ -1,6 +1,7 @@
 import {
   type BlobLink,
   type ConditionalDelete,
+  collectBytes,
   type ListPage,
   type ManifestRecord,
   type MetadataStore,
@@ -9,7 +10,7 @@ import {
 } from '@wharf/core';
 import { digestOfRelative, type Keys } from './keys.js';
 import type { ObjectStore } from './objects/types.js';
-import { mapLimit, readAll } from './util.js';
+import { mapLimit } from './util.js';
 import { listAll, listPrefixes } from './writer.js';
 
 /** User metadata key holding a manifest revision's media type (`x-amz-meta-media-type`). */
@@ -40,7 +41,7 @@ export class S3MetadataStore implements MetadataStore {
 
   async #readText(key: string): Promise<string | null> {
     const body = await this.#store.get(key);
-    return body ? (await readAll(body)).toString('utf8') : null;
+    return body ? (await collectBytes(body)).toString('utf8') : null;
   }
 
   /**
@@ -67,12 +68,16 @@ export class S3MetadataStore implements MetadataStore {
     return this.#remove(this.#keys.layerLink(repository, digest), options);
   }
 
-  async *listBlobLinks(repository: string): AsyncIterable<BlobLink> {
-    const prefix = this.#keys.layers(repository);
+  /** The `<digest>/link` objects under `prefix`, dated by their last write. */
+  async *#links(prefix: string): AsyncGenerator<BlobLink> {
     for await (const object of listAll(this.#store, prefix)) {
       const digest = digestOfRelative(object.key.slice(prefix.length), '/link');
       if (digest) yield { digest, createdAt: object.lastModified };
     }
+  }
+
+  async *listBlobLinks(repository: string): AsyncIterable<BlobLink> {
+    yield* this.#links(this.#keys.layers(repository));
   }
 
   putManifest(repository: string, record: { digest: string; mediaType: string }): Promise<void> {
@@ -94,11 +99,7 @@ export class S3MetadataStore implements MetadataStore {
 
   /** Lists revisions without their media types (one HEAD each would be needed; core sniffs). */
   async *listManifests(repository: string): AsyncIterable<ManifestRecord> {
-    const prefix = this.#keys.revisions(repository);
-    for await (const object of listAll(this.#store, prefix)) {
-      const digest = digestOfRelative(object.key.slice(prefix.length), '/link');
-      if (digest) yield { digest, createdAt: object.lastModified };
-    }
+    yield* this.#links(this.#keys.revisions(repository));
   }
 
   /** The index link first, then `current`, as distribution does. */

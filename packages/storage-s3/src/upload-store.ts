@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   type ByteWindow,
+  collectBytes,
   type HashState,
   RegistryError,
   type UploadAppendOptions,
@@ -10,8 +11,8 @@ import {
   type UploadStore,
 } from '@wharf/core';
 import type { Keys } from './keys.js';
-import type { ObjectBody, ObjectHead, ObjectStore, PutOptions } from './objects/types.js';
-import { type KeyedLock, mapLimit, pad, quietly, readAll, throwIfAborted } from './util.js';
+import type { ObjectHead, ObjectStore, PutOptions } from './objects/types.js';
+import { type KeyedLock, mapLimit, pad, quietly, streamBody, throwIfAborted } from './util.js';
 import { type BufferPool, listAll, listPrefixes, MAX_PART_SIZE, purge, writeObject } from './writer.js';
 
 /**
@@ -129,15 +130,6 @@ function json(value: unknown): Buffer {
 const INLINE = 'inline';
 /** Records larger than this are not repeated in metadata (S3 allows 2 KiB of it). */
 const INLINE_LIMIT = 1024;
-
-/** Streams an object body, releasing its connection on early exit. */
-async function* drainBody(body: ObjectBody): AsyncGenerator<Uint8Array> {
-  try {
-    for await (const chunk of body) yield chunk;
-  } finally {
-    body.destroy();
-  }
-}
 
 /** The current segments of an upload, from its chunk claims in offset order. */
 function layoutOf(claims: readonly ChunkClaim[], size: number): Segment[] {
@@ -260,7 +252,7 @@ export class S3UploadStore implements UploadStore {
     const inline = head.metadata[INLINE];
     if (inline !== undefined) return Buffer.from(inline, 'base64');
     const body = await this.#store.get(key);
-    return body ? readAll(body) : null;
+    return body ? collectBytes(body) : null;
   }
 
   async #getJson<T>(key: string): Promise<T | null> {
@@ -576,7 +568,7 @@ export class S3UploadStore implements UploadStore {
               const body = await store.get(`${dir}${segment.key}`, undefined, signal);
               // The session was cancelled or committed meanwhile.
               if (!body) throw new StaleRunError(segment.key);
-              yield* drainBody(body);
+              yield* streamBody(body);
             }
           }
           while (peeked.length > 0) yield peeked.shift()!;
@@ -680,7 +672,7 @@ export class S3UploadStore implements UploadStore {
         signal,
       );
       if (!body) throw new Error(`staged data of upload ${id} vanished`);
-      yield* drainBody(body);
+      yield* streamBody(body);
     }
   }
 
@@ -731,7 +723,7 @@ export class S3UploadStore implements UploadStore {
         throw error;
       }
     }
-    await this.#removeCommitted(id, state, size);
+    await this.#removeCommitted(id, state);
   }
 
   /**
@@ -788,7 +780,7 @@ export class S3UploadStore implements UploadStore {
     signal?: AbortSignal,
   ): Promise<void> {
     const dir = this.#keys.upload(id);
-    const { minPartSize, maxParts, concurrency, completions } = this.#settings;
+    const { minPartSize, maxParts, completions } = this.#settings;
     if (segments.length === 0) {
       await this.#store.put(target, Buffer.alloc(0), signal ? { signal } : {});
       return;
@@ -820,7 +812,7 @@ export class S3UploadStore implements UploadStore {
           const group = pieces.slice(i, i + maxParts);
           const key = `${dir}m/${token()}`;
           intermediates.push(key);
-          await this.#multipart(key, group, concurrency, signal);
+          await this.#multipart(key, group, signal);
           next.push(
             ...copyPieces(
               key,
@@ -830,22 +822,17 @@ export class S3UploadStore implements UploadStore {
         }
         pieces = next;
       }
-      await this.#multipart(target, pieces, concurrency, signal);
+      await this.#multipart(target, pieces, signal);
     } finally {
       if (intermediates.length > 0) await quietly(() => this.#store.delete(intermediates));
     }
   }
 
-  async #multipart(
-    target: string,
-    pieces: readonly Piece[],
-    concurrency: number,
-    signal?: AbortSignal,
-  ): Promise<void> {
+  async #multipart(target: string, pieces: readonly Piece[], signal?: AbortSignal): Promise<void> {
     const store = this.#store;
     const uploadId = await store.createMultipart(target, signal);
     try {
-      const etags = await mapLimit(pieces, concurrency, async (piece, index) => {
+      const etags = await mapLimit(pieces, this.#settings.concurrency, async (piece, index) => {
         throwIfAborted(signal);
         if (piece.kind === 'copy') {
           return store.copyPart(target, uploadId, index + 1, piece.key, piece, signal);
@@ -854,7 +841,7 @@ export class S3UploadStore implements UploadStore {
         for (const key of piece.keys) {
           const body = await store.get(key, undefined, signal);
           if (!body) throw new Error(`staged segment ${key} vanished`);
-          parts.push(await readAll(body));
+          parts.push(await collectBytes(body));
         }
         const data = Buffer.concat(parts);
         // The completed object is not read back: make sure this part has exactly its bytes.
@@ -878,9 +865,9 @@ export class S3UploadStore implements UploadStore {
    * claims (record, claims and seal, segments, hash states at chunk ends). Anything else left by a
    * writer racing the commit is swept by the session listing, since the record is gone.
    */
-  async #removeCommitted(id: string, state: LoadedState, size: number): Promise<void> {
+  async #removeCommitted(id: string, state: LoadedState): Promise<void> {
     const dir = this.#keys.upload(id);
-    const keys = new Set([`${dir}session`, this.#claimKey(id, size)]);
+    const keys = new Set([`${dir}session`, this.#claimKey(id, state.size)]);
     for (const offset of state.offsets) {
       const claim = state.cached.claims.get(offset);
       keys.add(this.#claimKey(id, offset));

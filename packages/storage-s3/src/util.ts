@@ -1,13 +1,4 @@
-/** The HTTP status an S3 client error carries (AWS SDK `$metadata`, minio `statusCode`), if any. */
-export function httpStatusOf(error: unknown): number | undefined {
-  if (typeof error !== 'object' || error === null) return undefined;
-  const e = error as { $metadata?: { httpStatusCode?: unknown }; statusCode?: unknown; code?: unknown };
-  const status = e.$metadata?.httpStatusCode ?? e.statusCode;
-  if (typeof status === 'number') return status;
-  // minio-js reports a 404 on HEAD only by its code.
-  if (e.code === 'NotFound' || e.code === 'NoSuchKey') return 404;
-  return undefined;
-}
+import type { ObjectBody } from './objects/types.js';
 
 /** Throws the signal's reason when it has aborted. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
@@ -69,11 +60,18 @@ export function pad(n: number): string {
   return String(n).padStart(16, '0');
 }
 
-/** Reads a whole (small) stream. */
-export async function readAll(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of stream) chunks.push(chunk);
-  return Buffer.concat(chunks);
+/** Streams an object body, releasing its connection when the consumer stops early or `signal` aborts. */
+export async function* streamBody(body: ObjectBody, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  const onAbort = (): void =>
+    body.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    if (signal?.aborted) onAbort();
+    for await (const chunk of body) yield chunk;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    body.destroy();
+  }
 }
 
 /** A Buffer view of bytes (no copy). */

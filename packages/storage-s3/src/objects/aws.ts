@@ -16,7 +16,6 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { ByteWindow } from '@wharf/core';
-import { httpStatusOf } from '../util.js';
 import type {
   CompletedPart,
   ListOptions,
@@ -34,8 +33,15 @@ function rangeHeader(range: ByteWindow): string {
 }
 
 /** `bucket/key` for `x-amz-copy-source`, URL-encoded except for the slashes. */
-export function copySource(bucket: string, key: string): string {
+function copySource(bucket: string, key: string): string {
   return `${bucket}/${encodeURIComponent(key).replace(/%2F/g, '/')}`;
+}
+
+/** The HTTP status of an AWS SDK error (service errors carry it in `$metadata`), if any. */
+function httpStatusOf(error: unknown): number | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const status = (error as { $metadata?: { httpStatusCode?: unknown } }).$metadata?.httpStatusCode;
+  return typeof status === 'number' ? status : undefined;
 }
 
 function options(signal: AbortSignal | undefined): { abortSignal?: AbortSignal } {
