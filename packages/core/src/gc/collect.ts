@@ -1,8 +1,8 @@
 import type { RegistryContext } from '../context.js';
 import { RegistryError } from '../errors.js';
 import { manifestSubject } from '../oci/manifest.js';
+import { readManifestBytes } from '../stores/helpers.js';
 import type { BlobInfo } from '../stores/types.js';
-import { collectBytes } from '../util/bytes.js';
 import { markRepository, type RepositoryMark, repositoryNames } from './mark.js';
 import type { GcOptions, GcProgress, GcReport } from './types.js';
 
@@ -117,8 +117,8 @@ export async function collectGarbage(ctx: RegistryContext, options: GcOptions = 
     check();
     const { repository, digest } = unkey(k);
     if (!dryRun) {
-      const stream = await blobs.open(digest);
-      const subject = stream ? manifestSubject(await collectBytes(stream, 64 * 1024 * 1024)) : undefined;
+      const bytes = await readManifestBytes(blobs, digest, ctx.limits.manifestMaxBytes);
+      const subject = bytes ? manifestSubject(bytes) : undefined;
       // A push that rewrote the revision since it was selected keeps it.
       if (!(await metadata.deleteManifest(repository, digest, { unmodifiedSince: new Date(cutoff) })))
         continue;

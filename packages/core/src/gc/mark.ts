@@ -1,7 +1,7 @@
 import type { RegistryContext } from '../context.js';
 import { tryParseDigest } from '../oci/digest.js';
 import { manifestReferences } from '../oci/manifest.js';
-import { collectBytes } from '../util/bytes.js';
+import { readManifestBytes, tagTargets } from '../stores/helpers.js';
 
 /** One repository as the mark phase saw it. */
 export interface RepositoryMark {
@@ -22,20 +22,10 @@ async function all<T>(source: AsyncIterable<T>): Promise<T[]> {
   return items;
 }
 
-/** Every tag target of a repository. */
-async function tagTargets(ctx: RegistryContext, name: string): Promise<string[]> {
-  const targets: string[] = [];
-  let after: string | undefined;
-  for (;;) {
-    const page = await ctx.storage.metadata.listTags(name, {
-      ...(after === undefined ? {} : { after }),
-      limit: 1000,
-    });
-    const digests = await Promise.all(page.map((tag) => ctx.storage.metadata.getTag(name, tag)));
-    for (const digest of digests) if (digest && tryParseDigest(digest)) targets.push(digest);
-    if (page.length < 1000) return targets;
-    after = page[page.length - 1];
-  }
+/** Every valid digest a tag of the repository points at. */
+async function tagDigests(ctx: RegistryContext, name: string): Promise<string[]> {
+  const tags = await tagTargets(ctx.storage.metadata, name);
+  return tags.flatMap(([, digest]) => (digest && tryParseDigest(digest) ? [digest] : []));
 }
 
 /**
@@ -52,7 +42,7 @@ export async function markRepository(
   const [links, records, tagged] = await Promise.all([
     all(metadata.listBlobLinks(name)),
     all(metadata.listManifests(name)),
-    tagTargets(ctx, name),
+    tagDigests(ctx, name),
   ]);
   const mark: RepositoryMark = {
     name,
@@ -69,13 +59,13 @@ export async function markRepository(
     for (const digest of batch) mark.reachable.add(digest);
     await Promise.all(
       batch.map(async (digest) => {
-        const [stream, referrers] = await Promise.all([
-          blobs.open(digest),
+        const [bytes, referrers] = await Promise.all([
+          readManifestBytes(blobs, digest, ctx.limits.manifestMaxBytes),
           metadata.listReferrers(name, digest),
         ]);
         for (const referrer of referrers) queue.push(referrer.digest);
-        if (!stream) return;
-        const references = manifestReferences(await collectBytes(stream, 64 * 1024 * 1024));
+        if (!bytes) return;
+        const references = manifestReferences(bytes);
         for (const blob of references.blobs) mark.referenced.add(blob);
         for (const child of references.manifests) queue.push(child);
       }),

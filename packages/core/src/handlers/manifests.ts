@@ -13,7 +13,7 @@ import {
   sniffManifestMediaType,
 } from '../oci/manifest.js';
 import { assertRepositoryName, assertTag, isTag } from '../oci/names.js';
-import { collectBytes } from '../util/bytes.js';
+import { readManifestBytes, tagTargets, touchBlob } from '../stores/helpers.js';
 
 /** A manifest reference: a digest or a tag. */
 type Reference =
@@ -46,18 +46,11 @@ export async function loadManifest(
   const cached = ctx.manifestBytes.get(digest);
   const [record, bytes] = await Promise.all([
     ctx.storage.metadata.getManifest(name, digest),
-    cached ?? readManifestBytes(ctx, digest),
+    cached ?? readManifestBytes(ctx.storage.blobs, digest, ctx.limits.manifestMaxBytes),
   ]);
   if (!record || !bytes) return null;
   if (!cached) ctx.manifestBytes.set(digest, bytes);
   return { digest, mediaType: record.mediaType ?? sniffManifestMediaType(bytes), bytes };
-}
-
-async function readManifestBytes(ctx: RegistryContext, digest: string): Promise<Buffer | null> {
-  const stream = await ctx.storage.blobs.open(digest);
-  if (!stream) return null;
-  // Stored manifests passed the size limit when pushed; the cap only guards against foreign trees.
-  return collectBytes(stream, Math.max(ctx.limits.manifestMaxBytes, 64 * 1024 * 1024));
 }
 
 /** Resolves a tag or digest to a digest the repository has, or `MANIFEST_UNKNOWN`. */
@@ -132,32 +125,36 @@ function pushedBlobs(manifest: ParsedManifest): string[] {
 }
 
 /**
- * Marks every referenced item as just used (blobs touched, links and child revisions rewritten),
- * so that a garbage collection that selected any of them before this push refuses to delete it.
- * Resolves the references that turned out to be gone.
+ * {@link missingReferences} that also marks every present item as just used (blobs touched, links
+ * and child revisions rewritten), so that a garbage collection that selected any of them before
+ * this push refuses to delete it. One pass: the touch is the existence check.
  */
-async function refreshReferences(
+async function claimReferences(
   ctx: RegistryContext,
   name: string,
   manifest: ParsedManifest,
 ): Promise<string[]> {
   const { metadata, blobs } = ctx.storage;
-  const touch = async (digest: string) =>
-    blobs.touch ? blobs.touch(digest) : (await blobs.stat(digest)) !== null;
   const results = await Promise.all([
     ...pushedBlobs(manifest).map(async (digest) => {
-      if (!(await touch(digest))) return digest;
+      if (!tryParseDigest(digest)) return digest;
+      const [linked, present] = await Promise.all([
+        metadata.hasBlobLink(name, digest),
+        touchBlob(blobs, digest),
+      ]);
+      if (!linked || !present) return digest;
       await metadata.linkBlob(name, digest);
       return null;
     }),
     ...manifest.manifests.map(async ({ digest }) => {
+      if (!tryParseDigest(digest)) return digest;
       const record = await metadata.getManifest(name, digest);
-      if (!record || !(await touch(digest))) return digest;
+      if (!record || !(await touchBlob(blobs, digest))) return digest;
       if (record.mediaType) await metadata.putManifest(name, { digest, mediaType: record.mediaType });
       return null;
     }),
   ]);
-  return results.filter((digest): digest is string => digest !== null);
+  return [...new Set(results.filter((digest): digest is string => digest !== null))];
 }
 
 function blobUnknown(missing: string[]): RegistryError {
@@ -234,10 +231,8 @@ export async function putManifest(
   const manifest = parseManifest(bytes, request.headers.get('content-type') ?? '');
   const verify = !ctx.features.sparseManifests;
   if (verify) {
-    const missing = await missingReferences(ctx, name, manifest);
+    const missing = await claimReferences(ctx, name, manifest);
     if (missing.length > 0) throw blobUnknown(missing);
-    const gone = await refreshReferences(ctx, name, manifest);
-    if (gone.length > 0) throw blobUnknown(gone);
   }
   const tags = ref.kind === 'tag' ? [ref.tag, ...extraTags.filter((t) => t !== ref.tag)] : extraTags;
   if (ref.kind === 'tag') await checkTagPreconditions(ctx, request, name, ref.tag);
@@ -335,16 +330,6 @@ export async function deleteManifest(
 
 /** Every tag of the repository that points at `digest`. */
 async function tagsPointingAt(ctx: RegistryContext, name: string, digest: string): Promise<string[]> {
-  const { metadata } = ctx.storage;
-  const result: string[] = [];
-  let after: string | undefined;
-  for (;;) {
-    const page = await metadata.listTags(name, { ...(after === undefined ? {} : { after }), limit: 1000 });
-    const targets = await Promise.all(page.map((tag) => metadata.getTag(name, tag)));
-    page.forEach((tag, i) => {
-      if (targets[i] === digest) result.push(tag);
-    });
-    if (page.length < 1000) return result;
-    after = page[page.length - 1];
-  }
+  const tags = await tagTargets(ctx.storage.metadata, name);
+  return tags.filter(([, target]) => target === digest).map(([tag]) => tag);
 }

@@ -14,6 +14,7 @@ import {
   parseDigest,
 } from '../oci/digest.js';
 import { assertRepositoryName } from '../oci/names.js';
+import { touchBlob } from '../stores/helpers.js';
 import type { UploadSession } from '../stores/types.js';
 import { type ChunkHasher, chunkHasher, stagedDigest } from '../uploads/hashing.js';
 
@@ -144,7 +145,7 @@ async function tryMount(
     return false;
   }
   const { blobs } = ctx.storage;
-  if (!(blobs.touch ? await blobs.touch(digest) : await blobs.stat(digest))) return false;
+  if (!(await touchBlob(blobs, digest))) return false;
   await ctx.storage.metadata.linkBlob(name, digest);
   ctx.emit({ type: 'blob.mounted', repository: name, digest, from: from || undefined });
   return true;
