@@ -80,9 +80,7 @@ export function withDigest(location: string, digest: string): string {
   return `${location}${location.includes('?') ? '&' : '?'}digest=${encodeURIComponent(digest)}`;
 }
 
-export function sha256(bytes: Uint8Array): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-}
+export { sha256 } from '@wharf/test-utils';
 
 export function expectStatus(reply: Reply, status: number, what: string): void {
   if (reply.status !== status)

@@ -1,4 +1,4 @@
-import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { createS3Storage } from '@wharf/storage-s3';
 import { s3Env } from '@wharf/test-utils';
 import { removeBucket as remove, s3Client } from '@wharf/test-utils/s3';
 
@@ -10,16 +10,15 @@ function endpoint(): NonNullable<ReturnType<typeof s3Env>> {
 }
 
 /**
- * Deletes one blob's data object (wharf's layout under an empty prefix), so that an S3 server
- * keeping objects in memory does not fill up with earlier samples.
+ * Deletes one blob through wharf's own S3 blob store (the target's bucket, empty prefix), so that an
+ * S3 server keeping objects in memory does not fill up with earlier samples.
  */
 export function s3Discarder(bucket: string): { discard(digest: string): Promise<void>; close(): void } {
   const client = s3Client(endpoint());
+  const { blobs } = createS3Storage({ client, bucket, prefix: '' });
   return {
     async discard(digest) {
-      const [algorithm, hex] = digest.split(':') as [string, string];
-      const key = `docker/registry/v2/blobs/${algorithm}/${hex.slice(0, 2)}/${hex}/data`;
-      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+      await blobs.delete(digest);
     },
     close: () => client.destroy(),
   };

@@ -5,12 +5,13 @@
  * key on disk for good, so concurrent identical pushes used to fill the cluster until it blocked
  * every write).
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Agent, createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { createRegistry } from '@wharf/core';
 import { createHandler } from '@wharf/http-node';
+import { sha256 } from '@wharf/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createS3Storage } from '../src/index.js';
 import { awsClient, bucketName, contents, createBucket, deleteBucket, env } from './helpers.js';
@@ -93,10 +94,6 @@ class Requests {
     for (const [key, n] of this.assembled) if (key.endsWith(suffix)) count += n;
     return count;
   }
-}
-
-function sha256(bytes: Uint8Array): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
 describe.skipIf(!env)('many concurrent pushes of the same blob into one registry', () => {
