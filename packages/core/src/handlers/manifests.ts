@@ -99,40 +99,22 @@ export async function getManifest(
   return { status: 200, headers, body: manifest.bytes };
 }
 
-/** Checks that every blob a manifest references is linked and present, and every child manifest exists. */
-async function missingReferences(
-  ctx: RegistryContext,
-  name: string,
-  manifest: ParsedManifest,
-): Promise<string[]> {
-  const { metadata, blobs } = ctx.storage;
-  const results = await Promise.all([
-    ...pushedBlobs(manifest).map(async (digest) => {
-      if (!tryParseDigest(digest)) return digest;
-      const [linked, info] = await Promise.all([metadata.hasBlobLink(name, digest), blobs.stat(digest)]);
-      return linked && info ? null : digest;
-    }),
-    ...manifest.manifests.map(async ({ digest }) =>
-      tryParseDigest(digest) && (await metadata.getManifest(name, digest)) ? null : digest,
-    ),
-  ]);
-  return [...new Set(results.filter((digest): digest is string => digest !== null))];
-}
-
 /** The blobs a manifest references that must have been pushed (foreign layers live at their URLs). */
 function pushedBlobs(manifest: ParsedManifest): string[] {
   return manifest.blobs.filter((d) => !(d.urls && d.urls.length > 0)).map((d) => d.digest);
 }
 
 /**
- * {@link missingReferences} that also marks every present item as just used (blobs touched, links
- * and child revisions rewritten), so that a garbage collection that selected any of them before
- * this push refuses to delete it. One pass: the touch is the existence check.
+ * The references of a manifest that are missing: blobs not linked into the repository or not
+ * stored, child manifests the repository lacks. With `claim`, every present item is also marked as
+ * just used (blobs touched, links and child revisions rewritten), so that a garbage collection that
+ * selected any of them before this push refuses to delete it; the touch is then the existence check.
  */
-async function claimReferences(
+async function missingReferences(
   ctx: RegistryContext,
   name: string,
   manifest: ParsedManifest,
+  claim: boolean,
 ): Promise<string[]> {
   const { metadata, blobs } = ctx.storage;
   const results = await Promise.all([
@@ -140,17 +122,20 @@ async function claimReferences(
       if (!tryParseDigest(digest)) return digest;
       const [linked, present] = await Promise.all([
         metadata.hasBlobLink(name, digest),
-        touchBlob(blobs, digest),
+        claim ? touchBlob(blobs, digest) : blobs.stat(digest).then((info) => info !== null),
       ]);
       if (!linked || !present) return digest;
-      await metadata.linkBlob(name, digest);
+      if (claim) await metadata.linkBlob(name, digest);
       return null;
     }),
     ...manifest.manifests.map(async ({ digest }) => {
       if (!tryParseDigest(digest)) return digest;
       const record = await metadata.getManifest(name, digest);
-      if (!record || !(await touchBlob(blobs, digest))) return digest;
-      if (record.mediaType) await metadata.putManifest(name, { digest, mediaType: record.mediaType });
+      if (!record) return digest;
+      if (claim) {
+        if (!(await touchBlob(blobs, digest))) return digest;
+        if (record.mediaType) await metadata.putManifest(name, { digest, mediaType: record.mediaType });
+      }
       return null;
     }),
   ]);
@@ -231,7 +216,7 @@ export async function putManifest(
   const manifest = parseManifest(bytes, request.headers.get('content-type') ?? '');
   const verify = !ctx.features.sparseManifests;
   if (verify) {
-    const missing = await claimReferences(ctx, name, manifest);
+    const missing = await missingReferences(ctx, name, manifest, true);
     if (missing.length > 0) throw blobUnknown(missing);
   }
   const tags = ref.kind === 'tag' ? [ref.tag, ...extraTags.filter((t) => t !== ref.tag)] : extraTags;
@@ -260,7 +245,7 @@ export async function putManifest(
   if (verify) {
     // A garbage collection elsewhere may have swept a reference between the check and the tag
     // writes: never leave a tag on an incomplete image.
-    const missing = await missingReferences(ctx, name, manifest);
+    const missing = await missingReferences(ctx, name, manifest, false);
     if (missing.length > 0) {
       await Promise.all(
         tags.map((tag, i) =>
