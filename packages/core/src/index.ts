@@ -10,7 +10,8 @@ export {
   isRegistryError,
   RegistryError,
   type RegistryErrorOptions,
-  UploadOffsetError,
+  toRegistryError,
+  uploadOffsetError,
 } from './errors.js';
 export type { GcOptions, GcProgress, GcReport } from './gc/types.js';
 export type { HeaderLookup, RegistryRequest, RegistryResponse } from './http/types.js';
@@ -39,6 +40,16 @@ export type {
 } from './options.js';
 export { DEFAULT_FEATURES, DEFAULT_LIMITS } from './options.js';
 export { createRegistry, type Registry } from './registry.js';
+export {
+  InvalidKeyError,
+  isStoreError,
+  OffsetMismatchError,
+  StoreConflictError,
+  StoreError,
+  type StoreErrorKind,
+  type StoreKeyKind,
+  UploadNotFoundError,
+} from './stores/errors.js';
 export {
   createMemoryStorage,
   MemoryBlobStore,
