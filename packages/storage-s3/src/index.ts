@@ -6,20 +6,12 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { RegistryStorage } from '@wharf/core';
-import { S3BlobStore } from './blob-store.js';
-import { Keys } from './keys.js';
-import { S3MetadataStore } from './metadata-store.js';
 import { AwsObjectStore } from './objects/aws.js';
 import { type MinioClientLike, MinioObjectStore } from './objects/minio.js';
 import type { ObjectStore } from './objects/types.js';
-import { S3UploadStore } from './upload-store.js';
-import { KeyedLock } from './util.js';
-import { BufferPool, MIN_PART_SIZE } from './writer.js';
+import { storageOn } from './storage.js';
 
-export { S3BlobStore } from './blob-store.js';
-export { S3MetadataStore } from './metadata-store.js';
 export type { MinioClientLike } from './objects/minio.js';
-export { S3UploadStore } from './upload-store.js';
 
 /**
  * AWS SDK v3 client settings for S3-compatible servers: the SDK's default flexible checksums make
@@ -75,15 +67,9 @@ export interface S3StorageOptions {
 
 /** The three stores on a bucket, and a `close()` for the shutdown path. */
 export interface S3Storage extends RegistryStorage {
-  readonly blobs: S3BlobStore;
-  readonly uploads: S3UploadStore;
-  readonly metadata: S3MetadataStore;
   /** Releases cached state. The client stays open (it belongs to the caller). */
   close(): Promise<void>;
 }
-
-/** Parts of one streaming write uploading at once: two keep the link to the server busy. */
-const PARTS_IN_FLIGHT = 2;
 
 function isAwsClient(client: S3Client | MinioClientLike): client is S3Client {
   return typeof (client as Partial<S3Client>).send === 'function' && !('makeRequestAsync' in client);
@@ -107,45 +93,9 @@ function isAwsClient(client: S3Client | MinioClientLike): client is S3Client {
  * ```
  */
 export function createS3Storage(options: S3StorageOptions): S3Storage {
-  const minPartSize = options.minPartSize ?? MIN_PART_SIZE;
-  const partSize = Math.max(options.partSize ?? 8 * 1024 * 1024, minPartSize);
-  const maxParts = options.maxParts ?? 10_000;
-  const concurrency = Math.max(1, options.concurrency ?? 8);
   if (!options.bucket) throw new TypeError('createS3Storage: bucket is required');
-  if (!Number.isSafeInteger(partSize) || !Number.isSafeInteger(minPartSize) || minPartSize < 1)
-    throw new TypeError('createS3Storage: part sizes must be positive integers');
-  if (!Number.isSafeInteger(maxParts) || maxParts < 2)
-    throw new TypeError('createS3Storage: maxParts must be at least 2');
-
   const store: ObjectStore = isAwsClient(options.client)
     ? new AwsObjectStore(options.client, options.bucket)
     : new MinioObjectStore(options.client, options.bucket);
-  const keys = new Keys(options.prefix ?? '');
-  const { redirect } = options;
-  const buffers = new BufferPool(partSize);
-  const completions = new KeyedLock();
-  const blobs = new S3BlobStore(store, keys, {
-    buffers,
-    partsInFlight: PARTS_IN_FLIGHT,
-    completions,
-    redirect: redirect ? { expiresIn: typeof redirect === 'object' ? redirect.expiresIn : undefined } : false,
-  });
-  const uploads = new S3UploadStore(store, keys, {
-    buffers,
-    minPartSize,
-    maxParts,
-    concurrency,
-    conditionalWrites: options.conditionalWrites ?? 'auto',
-    partsInFlight: PARTS_IN_FLIGHT,
-    completions,
-  });
-  const metadata = new S3MetadataStore(store, keys);
-  return {
-    blobs,
-    uploads,
-    metadata,
-    async close() {
-      uploads.clear();
-    },
-  };
+  return storageOn(store, options);
 }

@@ -16,6 +16,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { ByteWindow } from '@wharf/core';
+import { statusOf } from './errors.js';
 import type {
   CompletedPart,
   ListOptions,
@@ -35,13 +36,6 @@ function rangeHeader(range: ByteWindow): string {
 /** `bucket/key` for `x-amz-copy-source`, URL-encoded except for the slashes. */
 function copySource(bucket: string, key: string): string {
   return `${bucket}/${encodeURIComponent(key).replace(/%2F/g, '/')}`;
-}
-
-/** The HTTP status of an AWS SDK error (service errors carry it in `$metadata`), if any. */
-function httpStatusOf(error: unknown): number | undefined {
-  if (typeof error !== 'object' || error === null) return undefined;
-  const status = (error as { $metadata?: { httpStatusCode?: unknown } }).$metadata?.httpStatusCode;
-  return typeof status === 'number' ? status : undefined;
 }
 
 function options(signal: AbortSignal | undefined): { abortSignal?: AbortSignal } {
@@ -70,7 +64,7 @@ export class AwsObjectStore implements ObjectStore {
         metadata: lowerKeys(out.Metadata ?? {}),
       };
     } catch (error) {
-      if (httpStatusOf(error) === 404) return null;
+      if (statusOf(error) === 404) return null;
       throw error;
     }
   }
@@ -87,7 +81,7 @@ export class AwsObjectStore implements ObjectStore {
       );
       return out.Body as unknown as ObjectBody;
     } catch (error) {
-      if (httpStatusOf(error) === 404) return null;
+      if (statusOf(error) === 404) return null;
       throw error;
     }
   }
@@ -107,7 +101,7 @@ export class AwsObjectStore implements ObjectStore {
       );
       return true;
     } catch (error) {
-      if (opts.ifNoneMatch && httpStatusOf(error) === 412) return false;
+      if (opts.ifNoneMatch && statusOf(error) === 412) return false;
       throw error;
     }
   }
@@ -166,7 +160,9 @@ export class AwsObjectStore implements ObjectStore {
       }),
     );
     const uploads = (out.Uploads ?? []).flatMap((u) =>
-      u.Key && u.UploadId ? [{ key: u.Key, uploadId: u.UploadId }] : [],
+      u.Key && u.UploadId
+        ? [{ key: u.Key, uploadId: u.UploadId, initiated: u.Initiated ?? new Date(0) }]
+        : [],
     );
     const next =
       out.IsTruncated && out.NextKeyMarker
@@ -262,7 +258,7 @@ export class AwsObjectStore implements ObjectStore {
       );
     } catch (error) {
       // Already gone (aborted or completed elsewhere) is what we wanted.
-      if (httpStatusOf(error) !== 404) throw error;
+      if (statusOf(error) !== 404) throw error;
     }
   }
 

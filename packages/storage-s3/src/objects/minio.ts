@@ -47,7 +47,7 @@ export interface MinioClientLike {
     uploadIdMarker: string,
     delimiter: string,
   ): Promise<{
-    uploads: ReadonlyArray<{ key: string; uploadId: string }>;
+    uploads: ReadonlyArray<{ key: string; uploadId: string; initiated?: Date }>;
     isTruncated: boolean;
     nextKeyMarker: string;
     nextUploadIdMarker: string;
@@ -237,7 +237,11 @@ export class MinioObjectStore implements ObjectStore {
       marker?.uploadId ?? '',
       '',
     );
-    const uploads = out.uploads.map((u) => ({ key: u.key, uploadId: u.uploadId }));
+    const uploads = out.uploads.map((u) => ({
+      key: u.key,
+      uploadId: u.uploadId,
+      initiated: u.initiated ?? new Date(0),
+    }));
     return out.isTruncated && out.nextKeyMarker
       ? { uploads, next: { key: out.nextKeyMarker, uploadId: out.nextUploadIdMarker } }
       : { uploads };
