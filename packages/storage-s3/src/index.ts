@@ -63,6 +63,14 @@ export interface S3StorageOptions {
    * leaves that upload unable to grow). `'auto'` (default): probe the server once.
    */
   readonly conditionalWrites?: boolean | 'auto';
+  /**
+   * AWS SDK clients only: send the frequent small requests (HEAD, GET, PUTs up to 1 MiB, single
+   * DELETEs) signed by wharf through the client's own request handler, skipping the SDK's command
+   * stack, which costs several times more CPU than the rest of such a request. The client's
+   * credentials, region, endpoint rules, agents and TLS settings still apply; its middleware does
+   * not see these requests. `false` sends everything through `client.send`. Default `true`.
+   */
+  readonly signedRequests?: boolean;
 }
 
 /** The three stores on a bucket, and a `close()` for the shutdown path. */
@@ -95,7 +103,7 @@ function isAwsClient(client: S3Client | MinioClientLike): client is S3Client {
 export function createS3Storage(options: S3StorageOptions): S3Storage {
   if (!options.bucket) throw new TypeError('createS3Storage: bucket is required');
   const store: ObjectStore = isAwsClient(options.client)
-    ? new AwsObjectStore(options.client, options.bucket)
+    ? new AwsObjectStore(options.client, options.bucket, { signedRequests: options.signedRequests ?? true })
     : new MinioObjectStore(options.client, options.bucket);
   return storageOn(store, options);
 }

@@ -11,7 +11,7 @@ import { BufferPool, MIN_PART_SIZE } from './writer.js';
 const PARTS_IN_FLIGHT = 2;
 
 /** What {@link storageOn} takes: the options of `createS3Storage` apart from the client. */
-export type StorageSettings = Omit<S3StorageOptions, 'client' | 'bucket'>;
+export type StorageSettings = Omit<S3StorageOptions, 'client' | 'bucket' | 'signedRequests'>;
 
 /** The three stores on an object store (a real client's, or the in-memory one in tests). */
 export function storageOn(store: ObjectStore, options: StorageSettings = {}): S3Storage {

@@ -11,7 +11,7 @@ import { MemoryObjectStore } from '../src/objects/memory.js';
 import { MinioObjectStore } from '../src/objects/minio.js';
 import type { ObjectStore } from '../src/objects/types.js';
 import { listAll, listPrefixes } from '../src/writer.js';
-import { env, minioClient, useBucket } from './helpers.js';
+import { awsClient, env, minioClient, useBucket } from './helpers.js';
 
 const MiB = 1024 * 1024;
 
@@ -156,5 +156,39 @@ checks('in-memory object store', () => new MemoryObjectStore());
 describe.skipIf(!env)('on the S3 server', () => {
   const s3 = useBucket('objects');
   checks('AWS SDK client', () => new AwsObjectStore(s3.admin, s3.bucket));
+  checks(
+    'AWS SDK client, SDK commands only',
+    () => new AwsObjectStore(s3.admin, s3.bucket, { signedRequests: false }),
+  );
   checks('minio client', () => new MinioObjectStore(minioClient(env!), s3.bucket));
+
+  it('sends HEAD, GET, small PUT and DELETE signed by itself, and the rest through the SDK', async () => {
+    const client = awsClient(env!);
+    let commands = 0;
+    const send = client.send.bind(client);
+    client.send = ((...args: Parameters<typeof send>) => {
+      commands++;
+      return send(...args);
+    }) as typeof client.send;
+    try {
+      const store = new AwsObjectStore(client, s3.bucket);
+      const key = `signed-${randomUUID()}`;
+      expect(await store.put(key, Buffer.from('abc'), { ifNoneMatch: true, metadata: { a: 'b' } })).toBe(
+        true,
+      );
+      expect(await store.put(key, Buffer.from('abc'), { ifNoneMatch: true })).toBe(false);
+      expect((await store.head(key))?.metadata).toMatchObject({ a: 'b' });
+      expect(await text(store, key, { offset: 1, length: 2 })).toBe('bc');
+      await store.delete([key]);
+      expect(await store.head(key)).toBeNull();
+      expect(commands).toBe(0);
+      await store.list(key);
+      expect(commands).toBe(1);
+      const sdkOnly = new AwsObjectStore(client, s3.bucket, { signedRequests: false });
+      expect(await sdkOnly.head(key)).toBeNull();
+      expect(commands).toBe(2);
+    } finally {
+      client.destroy();
+    }
+  });
 });

@@ -17,6 +17,7 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { ByteWindow } from '@wharf/core';
 import { statusOf } from './errors.js';
+import { SignedRequests } from './signed.js';
 import type {
   CompletedPart,
   ListOptions,
@@ -42,17 +43,59 @@ function options(signal: AbortSignal | undefined): { abortSignal?: AbortSignal }
   return signal ? { abortSignal: signal } : {};
 }
 
-/** {@link ObjectStore} over an AWS SDK v3 `S3Client`. */
+/** PUTs up to this size take the signed path; larger bodies go through the SDK. */
+const SIGNED_PUT_LIMIT = 1024 * 1024;
+
+/** `x-amz-meta-*` response headers as metadata (lower-case keys without the prefix). */
+function metadataOf(headers: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  const metadata: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    const lower = name.toLowerCase();
+    if (lower.startsWith('x-amz-meta-') && value !== undefined) metadata[lower.slice(11)] = value;
+  }
+  return metadata;
+}
+
+/** Options of {@link AwsObjectStore}. */
+export interface AwsObjectStoreOptions {
+  /** Send HEAD, GET, small PUT and single DELETE requests on the signed path. Default `true`. */
+  readonly signedRequests?: boolean;
+}
+
+/**
+ * {@link ObjectStore} over an AWS SDK v3 `S3Client`. The frequent small requests go out on the
+ * signed path (see {@link SignedRequests}) when the client's configuration allows it; everything
+ * else, and everything when it does not, through the SDK.
+ */
 export class AwsObjectStore implements ObjectStore {
   readonly bucket: string;
   readonly #client: S3Client;
+  #signed: Promise<SignedRequests | null> | undefined;
 
-  constructor(client: S3Client, bucket: string) {
+  constructor(client: S3Client, bucket: string, options: AwsObjectStoreOptions = {}) {
     this.#client = client;
     this.bucket = bucket;
+    if (options.signedRequests === false) this.#signed = Promise.resolve(null);
+  }
+
+  /** The signed path, resolved once from the client's configuration (`null`: use the SDK). */
+  #direct(): Promise<SignedRequests | null> {
+    this.#signed ??= SignedRequests.forClient(this.#client.config, this.bucket).catch(() => null);
+    return this.#signed;
   }
 
   async head(key: string, signal?: AbortSignal): Promise<ObjectHead | null> {
+    const direct = await this.#direct();
+    if (direct) {
+      const res = await direct.send({ method: 'HEAD', key, expect: [404], signal });
+      if (res.status === 404) return null;
+      const modified = res.headers['last-modified'];
+      return {
+        size: Number(res.headers['content-length'] ?? 0),
+        lastModified: modified ? new Date(modified) : new Date(0),
+        metadata: metadataOf(res.headers),
+      };
+    }
     try {
       const out = await this.#client.send(
         new HeadObjectCommand({ Bucket: this.bucket, Key: key }),
@@ -70,6 +113,17 @@ export class AwsObjectStore implements ObjectStore {
   }
 
   async get(key: string, range?: ByteWindow, signal?: AbortSignal): Promise<ObjectBody | null> {
+    const direct = await this.#direct();
+    if (direct) {
+      const res = await direct.send({
+        method: 'GET',
+        key,
+        ...(range ? { headers: { range: rangeHeader(range) } } : {}),
+        expect: [404],
+        signal,
+      });
+      return res.status === 404 ? null : (res.body ?? null);
+    }
     try {
       const out = await this.#client.send(
         new GetObjectCommand({
@@ -87,6 +141,21 @@ export class AwsObjectStore implements ObjectStore {
   }
 
   async put(key: string, body: Uint8Array, opts: PutOptions = {}): Promise<boolean> {
+    const direct = body.byteLength <= SIGNED_PUT_LIMIT ? await this.#direct() : null;
+    if (direct) {
+      const headers: Record<string, string> = {};
+      if (opts.ifNoneMatch) headers['if-none-match'] = '*';
+      for (const [name, value] of Object.entries(opts.metadata ?? {})) headers[`x-amz-meta-${name}`] = value;
+      const res = await direct.send({
+        method: 'PUT',
+        key,
+        body,
+        headers,
+        expect: opts.ifNoneMatch ? [412] : [],
+        signal: opts.signal,
+      });
+      return res.status !== 412;
+    }
     try {
       await this.#client.send(
         new PutObjectCommand({
@@ -109,7 +178,9 @@ export class AwsObjectStore implements ObjectStore {
   async delete(keys: readonly string[]): Promise<void> {
     if (keys.length === 1) {
       // A plain DELETE: no request or response body to build and parse.
-      await this.#client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: keys[0] }));
+      const direct = await this.#direct();
+      if (direct) await direct.send({ method: 'DELETE', key: keys[0]!, expect: [404] });
+      else await this.#client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: keys[0] }));
       return;
     }
     for (let i = 0; i < keys.length; i += 1000) {
