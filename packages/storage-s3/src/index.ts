@@ -71,6 +71,22 @@ export interface S3StorageOptions {
    * not see these requests. `false` sends everything through `client.send`. Default `true`.
    */
   readonly signedRequests?: boolean;
+  /**
+   * Keep what only a deletion changes in memory: blob sizes, blob links, manifest revisions (with
+   * their media types), so that a HEAD of a blob or a GET of a manifest by digest needs no S3
+   * request. Replicas sharing the bucket stay correct: each deletion is announced in the bucket
+   * (`_wharf/deleting/`) and waits until every replica has either seen the announcement or
+   * stopped answering from memory, which takes `lease` plus half of it (deletes are that much
+   * slower). Every program deleting from the bucket must be a wharf replica with the cache on: turn
+   * it off when another one (distribution's garbage collector, a lifecycle rule) deletes there.
+   * `lease` in milliseconds, default 2000; `entries`, default 100 000. Default `true`.
+   */
+  readonly cache?: boolean | { readonly lease?: number; readonly entries?: number };
+  /**
+   * Answer a tag read here again for up to this many milliseconds without asking the bucket. A tag
+   * moved by another replica is then seen up to this late. Default 0: tags are never served stale.
+   */
+  readonly tagCacheTtl?: number;
 }
 
 /** The three stores on a bucket, and a `close()` for the shutdown path. */

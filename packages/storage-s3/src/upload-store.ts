@@ -8,6 +8,7 @@ import {
   type UploadSession,
   type UploadStore,
 } from '@wharf/core';
+import type { FactCache } from './cache/facts.js';
 import type { Keys } from './keys.js';
 import type { ObjectStore } from './objects/types.js';
 import { appendChunk } from './uploads/append.js';
@@ -28,6 +29,8 @@ export interface S3UploadSettings {
   readonly partsInFlight: number;
   /** Shared with the blob store: completions of multipart uploads, one at a time per key. */
   readonly completions: KeyedLock;
+  /** Shared with the blob store: blob sizes known in this process. */
+  readonly facts: FactCache;
 }
 
 /**
@@ -154,6 +157,7 @@ export class S3UploadStore implements UploadStore {
     }
     const segments = layoutOf(await log.chunks(id, state), size);
 
+    const ticket = this.#settings.facts.ticket();
     try {
       throwIfAborted(signal);
       await this.#composer.materialize({
@@ -173,6 +177,7 @@ export class S3UploadStore implements UploadStore {
         throw error;
       }
     }
+    this.#settings.facts.set(ticket, 'blob', digest, size);
     // One request removes the session: every object it can have is known from its claims.
     // Anything else left by a writer racing the commit is swept by the session listing, since the
     // record is gone.

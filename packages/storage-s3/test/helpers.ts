@@ -56,6 +56,20 @@ export async function purgePrefix(client: S3Client, bucket: string, prefix: stri
   await purge(new AwsObjectStore(client, bucket), prefix);
 }
 
+/**
+ * The cache settings of the tests: deletions wait one and a half leases (see cache/notices.ts), so
+ * a short lease keeps suites that delete a lot quick.
+ */
+export const TEST_CACHE = { lease: 300 } as const;
+
+/**
+ * A deleter's announcement (`_wharf/deleting/`) lingers for half a lease after its deletion: it is
+ * no data (cache.test.ts checks that it goes).
+ */
+export function withoutNotices(keys: string[]): string[] {
+  return keys.filter((key) => !key.includes('/_wharf/deleting/'));
+}
+
 /** Every key under `prefix`, plus `multipart:<key>` for each in-progress multipart upload, sorted. */
 export async function contentsOf(store: ObjectStore, prefix: string): Promise<string[]> {
   const keys: string[] = [];

@@ -13,7 +13,10 @@ import {
 import { describe } from 'vitest';
 import { MemoryObjectStore, type MemoryObjectStoreOptions } from '../src/objects/memory.js';
 import { storageOn } from '../src/storage.js';
-import { contentsOf } from './helpers.js';
+import { contentsOf, withoutNotices } from './helpers.js';
+
+/** Short, so that deletions (which wait for it) keep the suites quick. */
+const LEASE = 60;
 
 /** A bucket per harness; `replica()` opens a second storage on the same bucket. */
 function harness(
@@ -23,10 +26,11 @@ function harness(
   return async () => {
     const store = new MemoryObjectStore(server);
     const prefix = `t-${randomUUID()}/`;
+    const settings = { prefix, conditionalWrites, cache: { lease: LEASE } };
     return {
-      storage: storageOn(store, { prefix, conditionalWrites }),
-      inspect: () => contentsOf(store, prefix),
-      replica: async () => storageOn(store, { prefix, conditionalWrites }),
+      storage: storageOn(store, settings),
+      inspect: () => contentsOf(store, prefix).then(withoutNotices),
+      replica: async () => storageOn(store, settings),
     };
   };
 }
