@@ -67,6 +67,8 @@ export type {
   ByteWindow,
   ConditionalDelete,
   HashState,
+  Leftover,
+  LeftoverOptions,
   ListPage,
   ManifestRecord,
   MetadataStore,

@@ -38,12 +38,6 @@ export interface FsStorageOptions {
    */
   readonly fsync?: boolean;
   /**
-   * Milliseconds after which an untouched temporary file, or a session directory without its
-   * record, counts as the leftover of a crashed writer; listing upload sessions (garbage
-   * collection) removes them. Default 24 hours.
-   */
-  readonly reapAfter?: number;
-  /**
    * Replacements for the `node:fs/promises` functions the store calls. Meant for fault-injection
    * tests (simulating a full disk, a permission error or descriptor exhaustion).
    */
@@ -62,8 +56,6 @@ export interface FsStorage extends RegistryStorage {
    */
   close(): Promise<void>;
 }
-
-const DEFAULT_REAP_AFTER_MS = 24 * 60 * 60 * 1000;
 
 const NODE_FS: FsOperations = {
   open: fsp.open,
@@ -94,7 +86,7 @@ export async function createFsStorage(options: FsStorageOptions): Promise<FsStor
     await fs.mkdir(dir, { recursive: true });
   }
   const blobs = new FsBlobStore(layout, io);
-  const uploads = new FsUploadStore(layout, io, blobs, options.reapAfter ?? DEFAULT_REAP_AFTER_MS);
+  const uploads = new FsUploadStore(layout, io, blobs);
   const metadata = new FsMetadataStore(layout, io);
   return {
     blobs,

@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import {
   type ByteWindow,
   type HashState,
   InvalidKeyError,
   isDigestAlgorithm,
   isRepositoryName,
+  type Leftover,
+  type LeftoverOptions,
   OffsetMismatchError,
   type UploadAppendOptions,
   type UploadCommitOptions,
@@ -104,14 +106,10 @@ export class FsUploadStore implements UploadStore {
   /** Background merges running in this process, chained per session (a pure optimisation). */
   readonly #merges = new Map<string, { readonly done: Promise<void>; readonly stop: AbortController }>();
 
-  /** Entries untouched for this long are leftovers of crashed writers (reaped by {@link list}). */
-  readonly #reapAfter: number;
-
-  constructor(layout: Layout, io: Io, blobs: FsBlobStore, reapAfter: number) {
+  constructor(layout: Layout, io: Io, blobs: FsBlobStore) {
     this.#layout = layout;
     this.#io = io;
     this.#blobs = blobs;
-    this.#reapAfter = reapAfter;
   }
 
   async create(init: { id: string; repository: string; algorithm: string }): Promise<UploadSession> {
@@ -538,26 +536,56 @@ export class FsUploadStore implements UploadStore {
   }
 
   async *list(): AsyncIterable<UploadSession> {
-    const limit = Date.now() - this.#reapAfter;
     for (const id of await this.#io.list(this.#layout.uploadsDir)) {
       if (!isUploadId(id)) continue;
       const session = await this.get(id);
       if (session) yield session;
-      else await this.#reap(join(this.#layout.uploadsDir, id), limit);
-    }
-    // Leftovers of crashed writers: temporary files, claimed or cancelled sessions.
-    for (const name of await this.#io.list(this.#layout.tmpDir)) {
-      await this.#reap(join(this.#layout.tmpDir, name), limit);
     }
   }
 
-  /** Removes an entry untouched since `limit`. */
-  async #reap(path: string, limit: number): Promise<void> {
+  /**
+   * Removes what crashed writers left, once untouched since `sessionsBefore`: session directories
+   * without a record (a crash while creating one) and everything in the temporary directory (a
+   * killed commit's or cancel's session, files being written).
+   */
+  async reapLeftovers(options: LeftoverOptions): Promise<Leftover[]> {
+    const limit = options.sessionsBefore.getTime();
+    const candidates: string[] = [];
+    for (const id of await this.#io.list(this.#layout.uploadsDir)) {
+      const dir = join(this.#layout.uploadsDir, id);
+      if (isUploadId(id) && !(await this.#io.exists(join(dir, INFO)))) candidates.push(dir);
+    }
+    for (const name of await this.#io.list(this.#layout.tmpDir))
+      candidates.push(join(this.#layout.tmpDir, name));
+    const reaped: Leftover[] = [];
+    for (const path of candidates) {
+      options.signal?.throwIfAborted();
+      const size = await this.#reap(path, limit, options.dryRun ?? false);
+      if (size !== undefined) reaped.push({ description: relative(this.#layout.base, path), size });
+    }
+    return reaped;
+  }
+
+  /** Removes an entry untouched since `limit`; resolves the bytes it held, or `undefined` if kept. */
+  async #reap(path: string, limit: number, dryRun: boolean): Promise<number | undefined> {
     try {
       const info = await this.#io.fs.stat(path);
-      if (Math.max(info.mtimeMs, info.ctimeMs) < limit) await this.#io.discard(path);
+      if (Math.max(info.mtimeMs, info.ctimeMs) >= limit) return undefined;
+      // Disk space, as `du` counts it: merged chunks of a killed commit are sparse.
+      let size = info.isDirectory() ? 0 : info.blocks * 512;
+      if (info.isDirectory()) {
+        for (const name of await this.#io.list(path)) {
+          size += await this.#io.fs.stat(join(path, name)).then(
+            (entry) => (entry.isFile() ? entry.blocks * 512 : 0),
+            () => 0,
+          );
+        }
+      }
+      if (!dryRun) await this.#io.discard(path);
+      return size;
     } catch {
       // gone already
+      return undefined;
     }
   }
 

@@ -1,3 +1,7 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createRegistry } from '@wharf/core';
+import { createFsStorage } from '@wharf/storage-fs';
 import {
   type Content,
   makeImage,
@@ -226,5 +230,15 @@ describe('kill -9 of the server during chunked pushes (fs)', () => {
     expect(Object.keys(interrupted).some((k) => k.startsWith('patch:interrupted'))).toBe(true);
     expect(Object.keys(interrupted).some((k) => k.startsWith('put:interrupted'))).toBe(true);
     expect(outcomes.resumed ?? 0).toBeGreaterThan(0);
+
+    // Killed commits left their sessions in the temporary directory; garbage collection removes
+    // them (and every abandoned session) once older than its upload max age.
+    await server.stop();
+    const storage = await createFsStorage({ root: root.dir });
+    const report = await createRegistry({ storage }).gc({ uploadMaxAge: 0 });
+    await storage.close();
+    expect(await readdir(join(root.dir, 'docker/registry/v2/_wharf/tmp'))).toEqual([]);
+    expect(await readdir(join(root.dir, 'docker/registry/v2/_wharf/uploads'))).toEqual([]);
+    expect(report.deleted.leftovers.every((l) => l.description.startsWith('_wharf/'))).toBe(true);
   }, 600_000);
 });

@@ -1,6 +1,8 @@
 import {
   type ByteWindow,
   type HashState,
+  type Leftover,
+  type LeftoverOptions,
   OffsetMismatchError,
   type UploadAppendOptions,
   type UploadCommitOptions,
@@ -16,7 +18,7 @@ import { Composer } from './uploads/compose.js';
 import { layoutOf, type SealClaim, token } from './uploads/records.js';
 import { type LoadedState, SessionLog, snapshot } from './uploads/session-log.js';
 import { type KeyedLock, mapLimit, quietly, streamBody, throwIfAborted } from './util.js';
-import { type BufferPool, listPrefixes, purge } from './writer.js';
+import { type BufferPool, listAllMultipart, listPrefixes, purge } from './writer.js';
 
 /** Settings of {@link S3UploadStore}. */
 export interface S3UploadSettings {
@@ -198,6 +200,40 @@ export class S3UploadStore implements UploadStore {
     if (existed) await this.#store.delete([record]);
     await purge(this.#store, this.#keys.upload(id));
     return existed;
+  }
+
+  /**
+   * Aborts incomplete multipart uploads anywhere under the registry's prefix that were started
+   * before `othersBefore` and that no live session owns: a blob write or a commit's composition
+   * that a crash interrupted (on the blob's key), or a chunk of a session that is gone. S3 keeps
+   * their parts, and bills them, until someone aborts them. Uploads under a live session's
+   * directory are that session's; reaping or deleting the session aborts them. CNCF distribution's
+   * own upload directories (`repositories/<name>/_uploads/`, in a shared bucket) are its purger's.
+   */
+  async reapLeftovers(options: LeftoverOptions): Promise<Leftover[]> {
+    const live = new Map<string, Promise<boolean>>();
+    const owner = (key: string): string | undefined => {
+      if (!key.startsWith(this.#keys.uploads)) return undefined;
+      return key.slice(this.#keys.uploads.length).split('/', 1)[0];
+    };
+    const reaped: Leftover[] = [];
+    const uploads = await listAllMultipart(this.#store, this.#keys.root);
+    await mapLimit(uploads, this.#settings.concurrency, async (upload) => {
+      throwIfAborted(options.signal);
+      if (upload.initiated >= options.othersBefore || upload.key.includes('/_uploads/')) return;
+      const id = owner(upload.key);
+      if (id !== undefined) {
+        if (!live.has(id))
+          live.set(
+            id,
+            this.#store.head(this.#log.sessionKey(id)).then((head) => head !== null),
+          );
+        if (await live.get(id)) return;
+      }
+      if (!options.dryRun) await this.#store.abortMultipart(upload.key, upload.uploadId);
+      reaped.push({ description: `incomplete multipart upload of ${upload.key}`, size: 0 });
+    });
+    return reaped;
   }
 
   /**
