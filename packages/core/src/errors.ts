@@ -198,3 +198,22 @@ export function toRegistryError(error: unknown): RegistryError {
   }
   return new RegistryError('UNKNOWN', { cause: error });
 }
+
+/**
+ * A factory (`createRegistry`, `createFsStorage`, `createHandler`, …) was given an option it cannot
+ * use. Thrown where the options enter, before anything starts, and names the option and the problem:
+ * `createFsStorage: option "root" must be a non-empty path`.
+ */
+export class OptionsError extends Error {
+  override readonly name = 'OptionsError';
+  /** The factory that refused its options. */
+  readonly factory: string;
+  /** The option's path, e.g. `limits.pageSize`. */
+  readonly option: string;
+
+  constructor(factory: string, option: string, problem: string) {
+    super(`${factory}: option "${option}" ${problem}`);
+    this.factory = factory;
+    this.option = option;
+  }
+}

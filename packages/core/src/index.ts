@@ -8,6 +8,7 @@
 export {
   type ErrorCode,
   isRegistryError,
+  OptionsError,
   RegistryError,
   type RegistryErrorOptions,
   toRegistryError,
@@ -15,6 +16,21 @@ export {
 } from './errors.js';
 export type { GcOptions, GcProgress, GcReport } from './gc/types.js';
 export type { HeaderLookup, RegistryRequest, RegistryResponse } from './http/types.js';
+export {
+  type ConsoleLike,
+  type ConsoleLoggerOptions,
+  consoleLogger,
+  type LogFields,
+  type Logger,
+  type LogLevel,
+} from './logging.js';
+export type {
+  RegistryObserver,
+  RequestFinishedEvent,
+  RequestStartedEvent,
+  StorageOperationEvent,
+  StoreName,
+} from './observe.js';
 export {
   DIGEST_ALGORITHMS,
   type DigestAlgorithm,
@@ -31,7 +47,6 @@ export type {
   AuthDecision,
   AuthorizeContext,
   Authorizer,
-  Logger,
   RegistryAction,
   RegistryEvent,
   RegistryFeatures,
