@@ -15,7 +15,7 @@
  * @packageDocumentation
  */
 import * as fsp from 'node:fs/promises';
-import type { BlobStore, RegistryStorage } from '@wharf/core';
+import { type BlobStore, OptionsError, type RegistryStorage } from '@wharf/core';
 import { FsBlobStore } from './blob-store.js';
 import { type FsOperations, Io } from './io.js';
 import { Layout } from './layout.js';
@@ -70,6 +70,26 @@ const NODE_FS: FsOperations = {
   utimes: fsp.utimes,
 };
 
+/** Checks options where they enter: a bad one is an {@link OptionsError} naming it. */
+function checkOptions(options: FsStorageOptions): void {
+  const fail = (option: string, problem: string): never => {
+    throw new OptionsError('createFsStorage', option, problem);
+  };
+  if (typeof options !== 'object' || options === null) fail('options', 'must be an object with a root');
+  const { root, fsync, fs } = options;
+  // An empty root would silently mean the working directory.
+  if (typeof root !== 'string' || root.trim() === '') fail('root', 'must be a non-empty path');
+  if (root.includes('\0')) fail('root', 'must not contain NUL');
+  if (fsync !== undefined && typeof fsync !== 'boolean') fail('fsync', 'must be true or false');
+  if (fs !== undefined) {
+    if (typeof fs !== 'object' || fs === null) fail('fs', 'must be an object of node:fs/promises functions');
+    for (const [name, value] of Object.entries(fs)) {
+      if (!(name in NODE_FS)) fail(`fs.${name}`, `is not one of ${Object.keys(NODE_FS).join(', ')}`);
+      if (typeof value !== 'function') fail(`fs.${name}`, 'must be a function');
+    }
+  }
+}
+
 /**
  * Opens (creating if needed) filesystem storage at `options.root`. Several processes may share one
  * root — replicas on one machine, or wharf next to distribution's `registry` — because every
@@ -79,6 +99,7 @@ const NODE_FS: FsOperations = {
  * upload chunks are claimed with link(2).
  */
 export async function createFsStorage(options: FsStorageOptions): Promise<FsStorage> {
+  checkOptions(options);
   const layout = new Layout(options.root);
   const fs: FsOperations = { ...NODE_FS, ...options.fs };
   const io = new Io(fs, options.fsync ?? true, (prefix) => layout.temp(prefix));

@@ -6,10 +6,12 @@ export class TagCache {
   readonly #ttl: number;
   readonly #limit: number;
   readonly #entries = new Map<string, { readonly digest: string | null; readonly until: number }>();
+  readonly #now: () => number;
 
-  constructor(ttl: number, limit = 10_000) {
+  constructor(ttl: number, limit = 10_000, now = () => performance.now()) {
     this.#ttl = ttl;
     this.#limit = limit;
+    this.#now = now;
   }
 
   /** The cached target (`null`: no such tag), or `undefined` when there is no fresh answer. */
@@ -17,7 +19,7 @@ export class TagCache {
     const key = `${repository}\u0000${tag}`;
     const entry = this.#entries.get(key);
     if (!entry) return undefined;
-    if (performance.now() < entry.until) return entry.digest;
+    if (this.#now() < entry.until) return entry.digest;
     this.#entries.delete(key);
     return undefined;
   }
@@ -25,7 +27,7 @@ export class TagCache {
   set(repository: string, tag: string, digest: string | null): void {
     const key = `${repository}\u0000${tag}`;
     this.#entries.delete(key);
-    this.#entries.set(key, { digest, until: performance.now() + this.#ttl });
+    this.#entries.set(key, { digest, until: this.#now() + this.#ttl });
     if (this.#entries.size > this.#limit) this.#entries.delete(this.#entries.keys().next().value!);
   }
 

@@ -1,21 +1,6 @@
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CopyObjectCommand,
-  CreateMultipartUploadCommand,
-  DeleteObjectCommand,
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  type S3Client,
-  UploadPartCommand,
-  UploadPartCopyCommand,
-} from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { ByteWindow } from '@wharf/core';
+import type { S3ClientLike } from '../options.js';
 import { statusOf } from './errors.js';
 import { SignedRequests } from './signed.js';
 import type {
@@ -41,6 +26,16 @@ function copySource(bucket: string, key: string): string {
 
 function options(signal: AbortSignal | undefined): { abortSignal?: AbortSignal } {
   return signal ? { abortSignal: signal } : {};
+}
+
+/**
+ * The AWS SDK's S3 module, loaded on first use: an app on the minio client needs no AWS SDK
+ * installed, and an app on the SDK gets its own copy (the client's release).
+ */
+let loading: Promise<typeof import('@aws-sdk/client-s3')> | undefined;
+function sdk(): Promise<typeof import('@aws-sdk/client-s3')> {
+  loading ??= import('@aws-sdk/client-s3');
+  return loading;
 }
 
 /** PUTs up to this size take the signed path; larger bodies go through the SDK. */
@@ -72,8 +67,12 @@ export class AwsObjectStore implements ObjectStore {
   readonly #client: S3Client;
   #signed: Promise<SignedRequests | null> | undefined;
 
-  constructor(client: S3Client, bucket: string, options: AwsObjectStoreOptions = {}) {
-    this.#client = client;
+  /**
+   * `client` is the app's, from whichever 3.x release it installed; the commands sent to it are
+   * built by the release this package resolves, which for an optional peer dependency is the same.
+   */
+  constructor(client: S3ClientLike, bucket: string, options: AwsObjectStoreOptions = {}) {
+    this.#client = client as S3Client;
     this.bucket = bucket;
     if (options.signedRequests === false) this.#signed = Promise.resolve(null);
   }
@@ -98,7 +97,7 @@ export class AwsObjectStore implements ObjectStore {
     }
     try {
       const out = await this.#client.send(
-        new HeadObjectCommand({ Bucket: this.bucket, Key: key }),
+        new (await sdk()).HeadObjectCommand({ Bucket: this.bucket, Key: key }),
         options(signal),
       );
       return {
@@ -126,7 +125,7 @@ export class AwsObjectStore implements ObjectStore {
     }
     try {
       const out = await this.#client.send(
-        new GetObjectCommand({
+        new (await sdk()).GetObjectCommand({
           Bucket: this.bucket,
           Key: key,
           ...(range ? { Range: rangeHeader(range) } : {}),
@@ -158,7 +157,7 @@ export class AwsObjectStore implements ObjectStore {
     }
     try {
       await this.#client.send(
-        new PutObjectCommand({
+        new (await sdk()).PutObjectCommand({
           Bucket: this.bucket,
           Key: key,
           Body: body,
@@ -180,13 +179,14 @@ export class AwsObjectStore implements ObjectStore {
       // A plain DELETE: no request or response body to build and parse.
       const direct = await this.#direct();
       if (direct) await direct.send({ method: 'DELETE', key: keys[0]!, expect: [404] });
-      else await this.#client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: keys[0] }));
+      else
+        await this.#client.send(new (await sdk()).DeleteObjectCommand({ Bucket: this.bucket, Key: keys[0] }));
       return;
     }
     for (let i = 0; i < keys.length; i += 1000) {
       const batch = keys.slice(i, i + 1000);
       const out = await this.#client.send(
-        new DeleteObjectsCommand({
+        new (await sdk()).DeleteObjectsCommand({
           Bucket: this.bucket,
           Delete: { Quiet: true, Objects: batch.map((Key) => ({ Key })) },
         }),
@@ -202,7 +202,7 @@ export class AwsObjectStore implements ObjectStore {
 
   async list(prefix: string, opts: ListOptions = {}): Promise<ListResult> {
     const out = await this.#client.send(
-      new ListObjectsV2Command({
+      new (await sdk()).ListObjectsV2Command({
         Bucket: this.bucket,
         Prefix: prefix,
         ...(opts.delimiter ? { Delimiter: opts.delimiter } : {}),
@@ -224,7 +224,7 @@ export class AwsObjectStore implements ObjectStore {
 
   async listMultipart(prefix: string, marker?: MultipartRef): Promise<MultipartListResult> {
     const out = await this.#client.send(
-      new ListMultipartUploadsCommand({
+      new (await sdk()).ListMultipartUploadsCommand({
         Bucket: this.bucket,
         Prefix: prefix,
         ...(marker ? { KeyMarker: marker.key, UploadIdMarker: marker.uploadId } : {}),
@@ -244,7 +244,7 @@ export class AwsObjectStore implements ObjectStore {
 
   async createMultipart(key: string, signal?: AbortSignal): Promise<string> {
     const out = await this.#client.send(
-      new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key }),
+      new (await sdk()).CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key }),
       options(signal),
     );
     if (!out.UploadId) throw new Error('CreateMultipartUpload returned no upload id');
@@ -259,7 +259,7 @@ export class AwsObjectStore implements ObjectStore {
     signal?: AbortSignal,
   ): Promise<string> {
     const out = await this.#client.send(
-      new UploadPartCommand({
+      new (await sdk()).UploadPartCommand({
         Bucket: this.bucket,
         Key: key,
         UploadId: uploadId,
@@ -274,7 +274,7 @@ export class AwsObjectStore implements ObjectStore {
 
   async copy(source: string, target: string, signal?: AbortSignal): Promise<void> {
     await this.#client.send(
-      new CopyObjectCommand({
+      new (await sdk()).CopyObjectCommand({
         Bucket: this.bucket,
         Key: target,
         CopySource: copySource(this.bucket, source),
@@ -292,7 +292,7 @@ export class AwsObjectStore implements ObjectStore {
     signal?: AbortSignal,
   ): Promise<string> {
     const out = await this.#client.send(
-      new UploadPartCopyCommand({
+      new (await sdk()).UploadPartCopyCommand({
         Bucket: this.bucket,
         Key: key,
         UploadId: uploadId,
@@ -312,7 +312,7 @@ export class AwsObjectStore implements ObjectStore {
     signal?: AbortSignal,
   ): Promise<void> {
     await this.#client.send(
-      new CompleteMultipartUploadCommand({
+      new (await sdk()).CompleteMultipartUploadCommand({
         Bucket: this.bucket,
         Key: key,
         UploadId: uploadId,
@@ -325,7 +325,7 @@ export class AwsObjectStore implements ObjectStore {
   async abortMultipart(key: string, uploadId: string): Promise<void> {
     try {
       await this.#client.send(
-        new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }),
+        new (await sdk()).AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }),
       );
     } catch (error) {
       // Already gone (aborted or completed elsewhere) is what we wanted.
@@ -333,7 +333,11 @@ export class AwsObjectStore implements ObjectStore {
     }
   }
 
-  presignGet(key: string, expiresIn: number): Promise<string> {
+  async presignGet(key: string, expiresIn: number): Promise<string> {
+    const [{ GetObjectCommand }, { getSignedUrl }] = await Promise.all([
+      sdk(),
+      import('@aws-sdk/s3-request-presigner'),
+    ]);
     return getSignedUrl(this.#client, new GetObjectCommand({ Bucket: this.bucket, Key: key }), { expiresIn });
   }
 }
