@@ -95,3 +95,4 @@ export type {
   UploadStore,
 } from './stores/types.js';
 export { collectBytes } from './util/bytes.js';
+export { nodeStreamBody } from './util/node-stream.js';

@@ -2,7 +2,7 @@ import type { BlobDeleteOptions, BlobInfo, BlobOpenOptions, BlobPutOptions, Blob
 import type { FactCache } from './cache/facts.js';
 import type { Keys } from './keys.js';
 import type { ObjectStore } from './objects/types.js';
-import { type KeyedLock, quietly, streamBody } from './util.js';
+import { blobBody, type KeyedLock, quietly } from './util.js';
 import { type BufferPool, listAll, writeObject } from './writer.js';
 
 /** Settings the blob store shares with the other stores. */
@@ -67,7 +67,7 @@ export class S3BlobStore implements BlobStore {
       return (await this.#store.head(key)) ? (async function* () {})() : null;
     }
     const body = await this.#store.get(key, range, signal);
-    return body ? streamBody(body, signal) : null;
+    return body ? blobBody(body, signal) : null;
   }
 
   /**

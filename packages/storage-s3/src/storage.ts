@@ -55,7 +55,7 @@ export function assemble(store: ObjectStore, settings: ResolvedS3Options): S3Sto
     uploads,
     metadata,
     async close() {
-      uploads.clear();
+      await uploads.close();
       await facts.close();
     },
   };

@@ -65,8 +65,9 @@ export class S3UploadStore implements UploadStore {
     this.#composer = new Composer(store, settings);
   }
 
-  /** Forgets cached session facts. */
-  clear(): void {
+  /** Waits for writes still running behind responses, and forgets cached session facts. */
+  async close(): Promise<void> {
+    await this.#log.settle();
     this.#log.clear();
   }
 
@@ -92,7 +93,7 @@ export class S3UploadStore implements UploadStore {
 
   /**
    * Core saves right after a chunk was accepted, so the session is known to exist; a state saved
-   * into a session deleted meanwhile is swept with it by the session listing.
+   * into a session deleted meanwhile (by another replica) is swept with it by the session listing.
    */
   saveHashState(id: string, state: HashState): Promise<void> {
     return this.#log.saveHashState(id, state);
@@ -123,6 +124,7 @@ export class S3UploadStore implements UploadStore {
   async commit(id: string, options: UploadCommitOptions): Promise<void> {
     const { digest, size, signal } = options;
     const log = this.#log;
+    await log.settle(id);
     // Core has just read the session, so this process's view is usually current; the seal below
     // validates it (a session that moved on refuses the seal).
     let state: LoadedState | null = log.cachedState(id, size) ?? (await log.load(id));
@@ -194,6 +196,7 @@ export class S3UploadStore implements UploadStore {
    * themselves; what a crash leaves is swept by the session listing.
    */
   async delete(id: string): Promise<boolean> {
+    await this.#log.settle(id);
     const record = this.#log.sessionKey(id);
     const existed = (await this.#store.head(record)) !== null;
     this.#log.forget(id);

@@ -59,6 +59,8 @@ export class SessionLog {
   readonly #keys: Keys;
   readonly #settings: SessionLogSettings;
   readonly #cache = new Map<string, CachedSession>();
+  /** Hash states being written, per session (see {@link saveHashState}). */
+  readonly #saving = new Map<string, Promise<void>>();
   #probe: Promise<ClaimMode> | undefined;
 
   constructor(store: ObjectStore, keys: Keys, settings: SessionLogSettings) {
@@ -324,15 +326,35 @@ export class SessionLog {
     };
   }
 
-  /** Saves a hash state (`h/<alg>/<offset>`). */
+  /**
+   * Saves a hash state (`h/<alg>/<offset>`) behind the response: the write is started, and this
+   * process's cache answers at once. The contract lets a saved state lag (another replica then
+   * re-hashes from an older one), so the PATCH's 202 need not wait for one more round trip.
+   * Commits and cancels of the session here wait for it ({@link settle}).
+   */
   async saveHashState(id: string, state: HashState): Promise<void> {
     const relative = `${state.algorithm}/${pad(state.offset)}`;
-    await putRecord(this.#store, `${this.#keys.upload(id)}h/${relative}`, state.state);
+    const bytes = new Uint8Array(state.state);
     const cached = this.#cache.get(id);
     if (cached) {
       cached.hashes.clear();
-      cached.hashes.set(relative, new Uint8Array(state.state));
+      cached.hashes.set(relative, bytes);
     }
+    const previous = this.#saving.get(id);
+    const saving = (async () => {
+      await previous;
+      await quietly(() => putRecord(this.#store, `${this.#keys.upload(id)}h/${relative}`, bytes));
+    })();
+    this.#saving.set(id, saving);
+    void saving.finally(() => {
+      if (this.#saving.get(id) === saving) this.#saving.delete(id);
+    });
+  }
+
+  /** Waits for the hash states of a session (or of all sessions) still being written. */
+  async settle(id?: string): Promise<void> {
+    if (id !== undefined) await this.#saving.get(id);
+    else await Promise.all(this.#saving.values());
   }
 
   /** The most advanced saved hash state at or below the session's size. */
