@@ -32,11 +32,21 @@ export interface FsStorageOptions {
    */
   readonly root: string;
   /**
-   * Flush file data and directory entries to disk before a write is acknowledged, so that what a
-   * client was told is stored survives power loss. Default `true`; turn off only for disposable
-   * data (a crash of the process alone never loses acknowledged writes either way).
+   * Flush file data and directory entries to disk before a blob, a link, a tag or a manifest is
+   * acknowledged (and each chunk of an upload, with `syncChunks`), so that what a client was told
+   * is stored survives power loss. Default `true`; turn off only for disposable data (a crash of
+   * the process alone never loses acknowledged writes either way).
    */
   readonly fsync?: boolean;
+  /**
+   * Flush every accepted chunk (a `PATCH`'s bytes and its claim) to disk before its `202`, so that
+   * an acknowledged chunk survives power loss. Default `false`: a `202` promises that the chunk
+   * survives a crash of the process (kill -9, out of memory), and the `201` that completes the
+   * upload promises that the blob survives power loss (it is flushed before it becomes visible).
+   * A session whose chunks were not flushed ends when the machine reboots; its client starts that
+   * blob over. Needs `fsync`.
+   */
+  readonly syncChunks?: boolean;
   /**
    * Replacements for the `node:fs/promises` functions the store calls. Meant for fault-injection
    * tests (simulating a full disk, a permission error or descriptor exhaustion).
@@ -81,6 +91,8 @@ function checkOptions(options: FsStorageOptions): void {
   if (typeof root !== 'string' || root.trim() === '') fail('root', 'must be a non-empty path');
   if (root.includes('\0')) fail('root', 'must not contain NUL');
   if (fsync !== undefined && typeof fsync !== 'boolean') fail('fsync', 'must be true or false');
+  if (options.syncChunks !== undefined && typeof options.syncChunks !== 'boolean')
+    fail('syncChunks', 'must be true or false');
   if (fs !== undefined) {
     if (typeof fs !== 'object' || fs === null) fail('fs', 'must be an object of node:fs/promises functions');
     for (const [name, value] of Object.entries(fs)) {
@@ -107,7 +119,7 @@ export async function createFsStorage(options: FsStorageOptions): Promise<FsStor
     await fs.mkdir(dir, { recursive: true });
   }
   const blobs = new FsBlobStore(layout, io);
-  const uploads = new FsUploadStore(layout, io, blobs);
+  const uploads = new FsUploadStore(layout, io, blobs, options.syncChunks ?? false);
   const metadata = new FsMetadataStore(layout, io);
   return {
     blobs,
