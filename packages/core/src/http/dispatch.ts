@@ -5,6 +5,7 @@ import { listCatalog, listTags, ping } from '../handlers/listings.js';
 import { deleteManifest, getManifest, putManifest } from '../handlers/manifests.js';
 import { listReferrers } from '../handlers/referrers.js';
 import { cancelUpload, completeUpload, patchUpload, startUpload, uploadStatus } from '../handlers/uploads.js';
+import { decodeParameter, parseRepositoryPath } from './params.js';
 import { matchRoute, parseRequestUrl, type Route } from './router.js';
 import type { RegistryRequest, RegistryResponse } from './types.js';
 
@@ -15,7 +16,8 @@ type Handler = (
 ) => Promise<RegistryResponse>;
 
 /** The handlers of a route, by method (HEAD is served wherever GET is). */
-function handlersFor(route: Route): Partial<Record<string, Handler>> {
+function handlersFor(raw: Route): Partial<Record<string, Handler>> {
+  const route = decodeRoute(raw);
   switch (route.kind) {
     case 'base':
       return { GET: (ctx, req) => ping(ctx, req) };
@@ -48,12 +50,31 @@ function handlersFor(route: Route): Partial<Record<string, Handler>> {
   }
 }
 
+/** A route with its name validated and its other parameters decoded, one segment at a time. */
+function decodeRoute(route: Route): Route {
+  switch (route.kind) {
+    case 'base':
+    case 'catalog':
+      return route;
+    case 'tags':
+    case 'uploads':
+      return { ...route, name: parseRepositoryPath(route.name) };
+    case 'manifest':
+      return { ...route, name: parseRepositoryPath(route.name), reference: decodeParameter(route.reference) };
+    case 'blob':
+    case 'referrers':
+      return { ...route, name: parseRepositoryPath(route.name), digest: decodeParameter(route.digest) };
+    case 'upload':
+      return { ...route, name: parseRepositoryPath(route.name), id: decodeParameter(route.id) };
+  }
+}
+
 /** Routes a request to its handler; throws `RegistryError` for unknown paths and methods. */
 export async function dispatch(ctx: RegistryContext, request: RegistryRequest): Promise<RegistryResponse> {
   const url = parseRequestUrl(request.url);
-  const route = url && matchRoute(url.path);
-  if (!url || !route) {
-    throw new RegistryError(url?.path.startsWith('/v2/') ? 'NAME_UNKNOWN' : 'UNSUPPORTED', {
+  const route = matchRoute(url.rawPath);
+  if (!route) {
+    throw new RegistryError(url.rawPath.startsWith('/v2/') ? 'NAME_UNKNOWN' : 'UNSUPPORTED', {
       status: 404,
       message: 'no such endpoint',
     });

@@ -1,4 +1,7 @@
-/** A recognised registry endpoint. Names and references are raw (decoded, not yet validated). */
+/**
+ * A recognised registry endpoint. Names and references are raw: still percent-encoded, exactly as
+ * they appeared in the request target (see {@link decodeSegment} and `parseRepositoryPath`).
+ */
 export type Route =
   | { readonly kind: 'base' }
   | { readonly kind: 'catalog' }
@@ -21,17 +24,21 @@ const PATTERNS: ReadonlyArray<readonly [RegExp, (m: RegExpExecArray) => Route]> 
   [/^\/v2\/(.+)\/referrers\/([^/]+)$/, (m) => ({ kind: 'referrers', name: m[1]!, digest: m[2]! })],
 ];
 
-/** Matches a decoded path against the registry's endpoints. */
-export function matchRoute(path: string): Route | undefined {
+/**
+ * Matches a raw (still percent-encoded) path against the registry's endpoints. Matching before
+ * decoding is what keeps `%2f` inside a name from creating a path separator: `/v2/a%2fb/…` names
+ * the one segment `a%2fb`, which its parser then rejects.
+ */
+export function matchRoute(rawPath: string): Route | undefined {
   for (const [pattern, build] of PATTERNS) {
-    const match = pattern.exec(path);
+    const match = pattern.exec(rawPath);
     if (match) return build(match);
   }
   return undefined;
 }
 
-/** Splits a request URL (path and query) into a decoded path and its query parameters. */
-export function parseRequestUrl(target: string): { path: string; query: URLSearchParams } | undefined {
+/** Splits a request URL (path and query) into its raw, undecoded path and its query parameters. */
+export function parseRequestUrl(target: string): { rawPath: string; query: URLSearchParams } {
   let url = target;
   // Absolute-form request targets (from proxies) carry an origin; only the path matters.
   if (/^https?:\/\//i.test(url)) {
@@ -41,14 +48,5 @@ export function parseRequestUrl(target: string): { path: string; query: URLSearc
   const question = url.indexOf('?');
   const rawPath = question < 0 ? url : url.slice(0, question);
   const query = new URLSearchParams(question < 0 ? '' : url.slice(question + 1));
-  let path: string;
-  try {
-    path = decodeURIComponent(rawPath);
-  } catch {
-    return undefined;
-  }
-  // A NUL or any control character can never be part of a valid name, tag or digest.
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
-  if (/[\u0000-\u001f\u007f]/.test(path)) return undefined;
-  return { path, query };
+  return { rawPath, query };
 }

@@ -1,0 +1,42 @@
+import { RegistryError } from '../errors.js';
+import { isNameComponent, isRepositoryName } from '../oci/names.js';
+
+/**
+ * Decodes one path segment, or `undefined` when it is not valid percent-encoded UTF-8 (overlong
+ * forms such as `%c0%af` included) or decodes to a control character. A decoded segment may still
+ * contain `/` (from `%2f`): callers validate it against their own grammar.
+ */
+export function decodeSegment(raw: string): string | undefined {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(raw);
+  } catch {
+    return undefined;
+  }
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
+  return /[\u0000-\u001f\u007f]/.test(decoded) ? undefined : decoded;
+}
+
+/**
+ * Decodes and validates the raw (percent-encoded) name part of a request path. Each `/`-separated
+ * segment is decoded on its own and must be one component of the spec's grammar, so an encoded
+ * slash (`%2f`, or `%252f` once a proxy decoded it), a dot segment, a NUL or an undecodable escape
+ * is `NAME_INVALID` (400) and can never address another repository.
+ */
+export function parseRepositoryPath(raw: string): string {
+  const components = raw.split('/').map(decodeSegment);
+  const valid = components.every((c): c is string => c !== undefined && isNameComponent(c));
+  const name = valid ? components.join('/') : '';
+  if (!isRepositoryName(name)) {
+    throw new RegistryError('NAME_INVALID', { detail: { name: raw.slice(0, 512) } });
+  }
+  return name;
+}
+
+/**
+ * Decodes a single-segment parameter (a reference, digest or upload id). What cannot be decoded is
+ * returned raw: its `%` then fails every grammar it is checked against, with that grammar's error.
+ */
+export function decodeParameter(raw: string): string {
+  return decodeSegment(raw) ?? raw;
+}
