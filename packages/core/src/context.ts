@@ -1,4 +1,4 @@
-import { RegistryError } from './errors.js';
+import { refusalError } from './http/refusal.js';
 import type { RegistryRequest } from './http/types.js';
 import { type Logger, resolveLogger } from './logging.js';
 import { instrumentStorage, notify, type RegistryObserver } from './observe.js';
@@ -124,14 +124,7 @@ export function createContext(options: RegistryOptions): RegistryContext {
         if (scope && typeof decision === 'object' && decision.user !== undefined) scope.user = decision.user;
         return;
       }
-      if (decision === false) throw new RegistryError('DENIED');
-      if (decision.status === 401) {
-        throw new RegistryError('UNAUTHORIZED', {
-          ...(decision.message ? { message: decision.message } : {}),
-          headers: { 'WWW-Authenticate': decision.challenge ?? 'Basic realm="wharf"' },
-        });
-      }
-      throw new RegistryError('DENIED', decision.message ? { message: decision.message } : {});
+      throw refusalError(decision, action, repository);
     },
     async allows(request, action, repository, purpose) {
       const decision = await decide(request, action, repository, purpose);
