@@ -1,5 +1,7 @@
 import { RegistryError } from '../errors.js';
-import { isNameComponent, isRepositoryName } from '../oci/names.js';
+import { type ParsedDigest, parseDigest } from '../oci/digest.js';
+import { isNameComponent, isRepositoryName, isTag } from '../oci/names.js';
+import type { ManifestReference } from './route.js';
 
 /**
  * Decodes one path segment, or `undefined` when it is not valid percent-encoded UTF-8 (overlong
@@ -39,4 +41,37 @@ export function parseRepositoryPath(raw: string): string {
  */
 export function decodeParameter(raw: string): string {
   return decodeSegment(raw) ?? raw;
+}
+
+/**
+ * A manifest reference: anything with a colon is a digest and must be a valid one
+ * (`DIGEST_INVALID`). A tag outside the spec's grammar cannot be written (`MANIFEST_INVALID`, for
+ * a PUT) and names nothing (`MANIFEST_UNKNOWN`, for reads and deletes).
+ */
+export function parseManifestReference(raw: string, write: boolean): ManifestReference {
+  const reference = decodeParameter(raw);
+  if (reference.includes(':')) return { kind: 'digest', digest: parseDigest(reference) };
+  if (!isTag(reference)) {
+    throw write
+      ? new RegistryError('MANIFEST_INVALID', {
+          message: 'invalid tag',
+          detail: { tag: reference.slice(0, 256) },
+        })
+      : new RegistryError('MANIFEST_UNKNOWN', { detail: { reference: reference.slice(0, 256) } });
+  }
+  return { kind: 'tag', tag: reference };
+}
+
+/** A digest from a path segment (`DIGEST_INVALID` unless valid and of a supported algorithm). */
+export function parseDigestParameter(raw: string): ParsedDigest {
+  return parseDigest(decodeParameter(raw));
+}
+
+const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** An upload session id: a UUID as core issues them, or `BLOB_UPLOAD_UNKNOWN`. */
+export function parseUploadId(raw: string): string {
+  const id = decodeParameter(raw);
+  if (!UPLOAD_ID.test(id)) throw new RegistryError('BLOB_UPLOAD_UNKNOWN');
+  return id;
 }
