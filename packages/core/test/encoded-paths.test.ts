@@ -4,8 +4,9 @@ import { rawRequest, responseErrorCode, setup, storageSnapshot } from './helpers
 
 /**
  * Percent-encoded separators and other escapes in request paths. Routes are matched on the raw
- * path and every segment is decoded on its own, so `/v2/bad%2fbase/…` can never act on `bad/base`
- * (a proxy that authorises on the raw path would otherwise be bypassed), whatever the endpoint.
+ * path, names are taken as sent and other parameters decoded one segment at a time, so
+ * `/v2/bad%2fbase/…` can never act on `bad/base` (a proxy that authorises on the raw path would
+ * otherwise be bypassed), whatever the endpoint.
  */
 
 /** Raw name parts that must never be taken for `bad/base` or any other repository. */
@@ -83,18 +84,23 @@ describe('encoded separators and escapes in paths', () => {
     expect(await storageSnapshot(registry)).toEqual(before);
   });
 
-  it('still decodes escapes of characters the grammar allows, one segment at a time', async () => {
+  it('takes names exactly as sent, and decodes references and digests one segment at a time', async () => {
     const { registry } = ctx;
-    // `%61` is `a` and `%2e` is `.`: the same name, spelled with escapes clients may send.
-    const res = await registry.handle(rawRequest('GET', `/v2/b%61d/base/manifests/v1`));
-    expect(res.status).toBe(200);
-    expect(res.headers['Docker-Content-Digest']).toBe(image.manifest.digest);
-    const tags = await registry.handle(rawRequest('GET', '/v2/bad%2Fbase/tags/list'));
-    expect(tags.status).toBe(400);
-    const dotted = await registry.handle(rawRequest('GET', '/v2/bad/base%2e1/tags/list'));
-    // `base.1` is a valid name that does not exist.
-    expect(dotted.status).toBe(404);
-    expect(await responseErrorCode(dotted)).toBe('NAME_UNKNOWN');
+    const { manifest } = image;
+    // Names need no escapes, so even an escaped letter (`%61` is `a`) is refused: a proxy that
+    // authorises on the raw path and the registry then always agree on the repository.
+    for (const name of ['b%61d/base', 'bad/base%2e1', 'bad/b%41se']) {
+      const res = await registry.handle(rawRequest('GET', `/v2/${name}/manifests/v1`));
+      expect(res.status, name).toBe(400);
+      expect(await responseErrorCode(res)).toBe('NAME_INVALID');
+    }
+    // A digest or tag with an escaped character the grammar allows is that digest or tag.
+    const encodedDigest = manifest.digest.replace(':', '%3A');
+    for (const reference of [encodedDigest, 'v%31']) {
+      const res = await registry.handle(rawRequest('GET', `/v2/bad/base/manifests/${reference}`));
+      expect(res.status, reference).toBe(200);
+      expect(res.headers['Docker-Content-Digest']).toBe(manifest.digest);
+    }
   });
 
   it('rejects encoded separators in tags, digests and upload ids and changes nothing', async () => {

@@ -1,14 +1,14 @@
 import { RegistryError } from '../errors.js';
 import { type ParsedDigest, parseDigest } from '../oci/digest.js';
-import { isNameComponent, isRepositoryName, isTag } from '../oci/names.js';
+import { assertTag, isRepositoryName, isTag } from '../oci/names.js';
 import type { ManifestReference } from './route.js';
 
 /**
  * Decodes one path segment, or `undefined` when it is not valid percent-encoded UTF-8 (overlong
  * forms such as `%c0%af` included) or decodes to a control character. A decoded segment may still
- * contain `/` (from `%2f`): callers validate it against their own grammar.
+ * contain `/` (from `%2f`): callers check it against their own grammar.
  */
-export function decodeSegment(raw: string): string | undefined {
+function decodeSegment(raw: string): string | undefined {
   let decoded: string;
   try {
     decoded = decodeURIComponent(raw);
@@ -20,26 +20,22 @@ export function decodeSegment(raw: string): string | undefined {
 }
 
 /**
- * Decodes and validates the raw (percent-encoded) name part of a request path. Each `/`-separated
- * segment is decoded on its own and must be one component of the spec's grammar, so an encoded
- * slash (`%2f`, or `%252f` once a proxy decoded it), a dot segment, a NUL or an undecodable escape
- * is `NAME_INVALID` (400) and can never address another repository.
+ * The repository name of a request path, taken exactly as sent: the spec's name grammar has only
+ * unreserved characters, which clients never escape, so any escape (`%2f`, `%252f`, `..%2f`, `%00`,
+ * an overlong UTF-8 `/`, even `%61`) is `NAME_INVALID` (400). Never decoding a name means a proxy
+ * that authorises on the raw path and wharf always agree on the repository a request names.
  */
 export function parseRepositoryPath(raw: string): string {
-  const components = raw.split('/').map(decodeSegment);
-  const valid = components.every((c): c is string => c !== undefined && isNameComponent(c));
-  const name = valid ? components.join('/') : '';
-  if (!isRepositoryName(name)) {
+  if (!isRepositoryName(raw))
     throw new RegistryError('NAME_INVALID', { detail: { name: raw.slice(0, 512) } });
-  }
-  return name;
+  return raw;
 }
 
 /**
  * Decodes a single-segment parameter (a reference, digest or upload id). What cannot be decoded is
  * returned raw: its `%` then fails every grammar it is checked against, with that grammar's error.
  */
-export function decodeParameter(raw: string): string {
+function decodeParameter(raw: string): string {
   return decodeSegment(raw) ?? raw;
 }
 
@@ -51,13 +47,9 @@ export function decodeParameter(raw: string): string {
 export function parseManifestReference(raw: string, write: boolean): ManifestReference {
   const reference = decodeParameter(raw);
   if (reference.includes(':')) return { kind: 'digest', digest: parseDigest(reference) };
+  if (write) return { kind: 'tag', tag: assertTag(reference) };
   if (!isTag(reference)) {
-    throw write
-      ? new RegistryError('MANIFEST_INVALID', {
-          message: 'invalid tag',
-          detail: { tag: reference.slice(0, 256) },
-        })
-      : new RegistryError('MANIFEST_UNKNOWN', { detail: { reference: reference.slice(0, 256) } });
+    throw new RegistryError('MANIFEST_UNKNOWN', { detail: { reference: reference.slice(0, 256) } });
   }
   return { kind: 'tag', tag: reference };
 }

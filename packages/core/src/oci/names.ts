@@ -1,7 +1,5 @@
 import { RegistryError } from '../errors.js';
 
-/** One `/`-separated component of the spec's repository name expression, anchored. */
-const COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
 /** The spec's repository name expression, anchored. */
 const NAME = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
 /** The spec's tag expression, anchored (length is part of it: 1..128). */
@@ -13,11 +11,6 @@ export const MAX_NAME_LENGTH = 255;
 /** True when `name` is a valid repository name. */
 export function isRepositoryName(name: string): boolean {
   return name.length > 0 && name.length <= MAX_NAME_LENGTH && NAME.test(name);
-}
-
-/** True when `component` is one `/`-separated component of a valid repository name. */
-export function isNameComponent(component: string): boolean {
-  return COMPONENT.test(component);
 }
 
 /** Throws `NAME_INVALID` (400) unless `name` is a valid repository name. */
