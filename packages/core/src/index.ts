@@ -15,6 +15,14 @@ export {
   uploadOffsetError,
 } from './errors.js';
 export type { GcOptions, GcProgress, GcReport } from './gc/types.js';
+export type {
+  ManifestReference,
+  RouteCall,
+  RouteCallOf,
+  RouteMiddleware,
+  RouteName,
+  RouteParams,
+} from './http/route.js';
 export type { HeaderLookup, RegistryRequest, RegistryResponse } from './http/types.js';
 export {
   type ConsoleLike,
