@@ -8,8 +8,10 @@ import type { RegistryEventData } from './types.js';
 export function sweptEvents(report: GcReport): RegistryEventData[] {
   const byRepository = new Map<string, { manifests: string[]; links: string[] }>();
   const of = (repository: string) => {
-    let swept = byRepository.get(repository);
-    if (!swept) byRepository.set(repository, (swept = { manifests: [], links: [] }));
+    const known = byRepository.get(repository);
+    if (known) return known;
+    const swept = { manifests: [] as string[], links: [] as string[] };
+    byRepository.set(repository, swept);
     return swept;
   };
   for (const { repository, digest } of report.deleted.manifests) of(repository).manifests.push(digest);
