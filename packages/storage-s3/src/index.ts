@@ -9,18 +9,18 @@ import type { RegistryStorage } from '@wharf/core';
 import { S3BlobStore } from './blob-store.js';
 import { Keys } from './keys.js';
 import { S3MetadataStore } from './metadata-store.js';
-import { S3EventStore } from './outbox.js';
 import { AwsObjectStore } from './objects/aws.js';
 import { type MinioClientLike, MinioObjectStore } from './objects/minio.js';
 import type { ObjectStore } from './objects/types.js';
+import { S3EventStore } from './outbox.js';
 import { S3UploadStore } from './upload-store.js';
 import { KeyedLock } from './util.js';
 import { BufferPool, MIN_PART_SIZE } from './writer.js';
 
 export { S3BlobStore } from './blob-store.js';
 export { S3MetadataStore } from './metadata-store.js';
-export { S3EventStore } from './outbox.js';
 export type { MinioClientLike } from './objects/minio.js';
+export { S3EventStore } from './outbox.js';
 export { S3UploadStore } from './upload-store.js';
 
 /**

@@ -38,7 +38,9 @@ export class S3EventStore implements EventStore {
     const objectKey = this.#key(key);
     if (options.ifAbsent && !this.#conditional && (await this.#store.head(objectKey)) !== null) return false;
     try {
-      return await this.#store.put(objectKey, value, { ifNoneMatch: Boolean(options.ifAbsent && this.#conditional) });
+      return await this.#store.put(objectKey, value, {
+        ifNoneMatch: Boolean(options.ifAbsent && this.#conditional),
+      });
     } catch (error) {
       // AWS answers 409 to the losers of a race it is still settling.
       const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
