@@ -302,10 +302,14 @@ export class Dispatcher {
     const lease: LeaseRecord = { owner, until: Date.now() + leaseDuration, attempts };
     if (!(await outbox.putLease(name, key, next, lease, true))) return;
     this.#leases.set(leaseKey, lease);
-    // Settled, or finished and removed, between this pass's listing and the lease: nothing to do.
-    // The order matters: cleanup removes the queue record before the marks.
-    if (await outbox.settled(name, key)) return;
-    if (!(await outbox.exists(key))) return;
+    // Settled, or finished and removed, between this pass's listing and the lease: nothing to do
+    // (and the lease must not outlive the cleanup). The order matters: cleanup removes the queue
+    // record before the marks.
+    if ((await outbox.settled(name, key)) || !(await outbox.exists(key))) {
+      await outbox.store.delete([`ep/${name}/${key}.l${next}`]);
+      this.#leases.delete(leaseKey);
+      return;
+    }
 
     const attempt = attempts + 1;
     const started = process.hrtime.bigint();
