@@ -7,7 +7,7 @@ import {
   isEventKey,
   type ListPage,
 } from '@wharf/core';
-import { errorCode, type Io, isMissing, noop } from './io.js';
+import { errorCode, Io, isMissing, noop } from './io.js';
 
 /**
  * The event outbox as small files under `<root>/docker/registry/v2/_wharf/events/` (where
@@ -18,10 +18,13 @@ import { errorCode, type Io, isMissing, noop } from './io.js';
 export class FsEventStore implements EventStore {
   readonly #dir: string;
   readonly #io: Io;
+  /** The same operations without flushes, for records that need not survive a power failure. */
+  readonly #unsynced: Io;
 
   constructor(base: string, io: Io) {
     this.#dir = join(base, '_wharf', 'events');
     this.#io = io;
+    this.#unsynced = new Io(io.fs, false, (prefix) => io.temp(prefix));
   }
 
   #path(key: string): string {
@@ -31,16 +34,16 @@ export class FsEventStore implements EventStore {
 
   async put(key: string, value: Uint8Array, options: EventPutOptions = {}): Promise<boolean> {
     const path = this.#path(key);
+    const io = options.durable === false ? this.#unsynced : this.#io;
     if (!options.ifAbsent) {
-      await this.#io.writeAtomic(path, value, { newDir: true });
+      await io.writeAtomic(path, value, { newDir: true });
       return true;
     }
-    return this.#create(path, value);
+    return this.#create(io, path, value);
   }
 
   /** Writes a complete temporary file, then link(2)s it into place: of racing creators one wins. */
-  async #create(path: string, value: Uint8Array): Promise<boolean> {
-    const io = this.#io;
+  async #create(io: Io, path: string, value: Uint8Array): Promise<boolean> {
     const temp = io.temp('event');
     const dir = io.makeDir(dirname(path));
     dir.catch(noop);

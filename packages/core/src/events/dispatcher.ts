@@ -8,8 +8,11 @@ import type { RegistryEvent } from './types.js';
 const WINDOW = 1000;
 /** Progress records without a queue entry older than this are leftovers of a race; removed. */
 const ORPHAN_AGE_MS = 10 * 60_000;
-/** The shortest wait between two passes that were not woken by something new. */
-const MIN_WAIT_MS = 10;
+/**
+ * The shortest time between the starts of two passes: deliveries finishing close together share
+ * the next pass instead of each listing the outbox again.
+ */
+const MIN_WAIT_MS = 20;
 
 /** Per-endpoint state of this process. */
 interface EndpointState {
@@ -78,6 +81,7 @@ export class Dispatcher {
   #timerAt = Number.POSITIVE_INFINITY;
   #nextWake = Number.POSITIVE_INFINITY;
   #pass: Promise<void> | undefined;
+  #lastPass = 0;
 
   constructor(settings: DispatcherSettings) {
     this.#settings = settings;
@@ -112,6 +116,11 @@ export class Dispatcher {
       this.#again = true;
       return;
     }
+    const due = this.#lastPass + MIN_WAIT_MS;
+    if (Date.now() < due) {
+      this.#arm(due);
+      return;
+    }
     clearTimeout(this.#timer);
     this.#timerAt = Number.POSITIVE_INFINITY;
     this.#running = true;
@@ -138,12 +147,14 @@ export class Dispatcher {
   async #loop(): Promise<void> {
     do {
       this.#again = false;
-      this.#nextWake = Date.now() + this.#settings.pollInterval;
+      this.#lastPass = Date.now();
+      this.#nextWake = this.#lastPass + this.#settings.pollInterval;
       try {
         await this.#look();
       } catch (err) {
         this.#settings.logger.warn({ err }, 'event outbox pass failed');
       }
+      if (this.#again) await new Promise((resolve) => setTimeout(resolve, MIN_WAIT_MS));
     } while (this.#again && !this.#stop.signal.aborted);
     this.#running = false;
     this.#arm(this.#nextWake);
@@ -154,7 +165,13 @@ export class Dispatcher {
     if (this.#stop.signal.aborted || time >= this.#timerAt) return;
     clearTimeout(this.#timer);
     this.#timerAt = time;
-    this.#timer = setTimeout(() => this.wake(), Math.max(MIN_WAIT_MS, time - Date.now()));
+    this.#timer = setTimeout(
+      () => {
+        this.#timerAt = Number.POSITIVE_INFINITY;
+        this.wake();
+      },
+      Math.max(0, time - Date.now()),
+    );
     this.#timer.unref();
   }
 

@@ -95,11 +95,41 @@ export class Outbox {
     this.store = store;
   }
 
-  /** Records events durably; resolves the entry's key. */
-  async append(events: readonly RegistryEvent[], endpoints?: readonly string[]): Promise<string> {
-    const key = entryKey();
-    await this.store.put(`queue/${key}`, encode({ events, ...(endpoints ? { endpoints } : {}) }));
-    return key;
+  /** Events waiting for the write in flight to finish, and their callers. */
+  #next: { events: RegistryEvent[]; waiters: Array<{ resolve(): void; reject(error: unknown): void }> } | undefined;
+  #writing = false;
+
+  /**
+   * Records events durably, resolving once they are stored. Calls made while a write is in flight
+   * are written together by the next one (group commit): one durable write serves many requests.
+   */
+  append(events: readonly RegistryEvent[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#next ??= { events: [], waiters: [] };
+      this.#next.events.push(...events);
+      this.#next.waiters.push({ resolve, reject });
+      if (!this.#writing) void this.#flush();
+    });
+  }
+
+  async #flush(): Promise<void> {
+    this.#writing = true;
+    while (this.#next) {
+      const batch = this.#next;
+      this.#next = undefined;
+      try {
+        await this.store.put(`queue/${entryKey()}`, encode({ events: batch.events }));
+        for (const waiter of batch.waiters) waiter.resolve();
+      } catch (error) {
+        for (const waiter of batch.waiters) waiter.reject(error);
+      }
+    }
+    this.#writing = false;
+  }
+
+  /** Records events for some endpoints only (a replayed dead letter). */
+  async appendFor(events: readonly RegistryEvent[], endpoints: readonly string[]): Promise<void> {
+    await this.store.put(`queue/${entryKey()}`, encode({ events, endpoints }));
   }
 
   /** The oldest `limit` entry keys. */

@@ -198,7 +198,7 @@ export function buildDispatcher(
     async replay(endpoint, key) {
       const found = await letters(endpoint, key);
       for (const letter of found) {
-        await outbox.append(letter.events, [endpoint]);
+        await outbox.appendFor(letter.events, [endpoint]);
         await outbox.discardDeadLetter(endpoint, letter.key);
       }
       if (found.length > 0) dispatcher.wake();

@@ -307,6 +307,12 @@ export interface MetadataStore {
 export interface EventPutOptions {
   /** Write only when no record has the key (`If-None-Match: *`, `link(2)`). */
   readonly ifAbsent?: boolean;
+  /**
+   * `false`: the record need not survive a power failure (it must survive a crash of the process),
+   * so a backend may skip flushing it to disk. Core uses it for delivery progress, which it can
+   * rebuild at the cost of a repeated delivery. Default `true`.
+   */
+  readonly durable?: boolean;
 }
 
 /**
@@ -319,7 +325,7 @@ export interface EventPutOptions {
  */
 export interface EventStore {
   /**
-   * Writes a record and resolves once it is durable. Readers see the old value or the new, never
+   * Writes a record and resolves once it is durable (see `durable`). Readers see the old value or the new, never
    * a part. With `ifAbsent`, writes only when no record has the key, atomically: of writers racing
    * for one key exactly one succeeds. Resolves whether it wrote.
    */
