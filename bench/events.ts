@@ -16,8 +16,8 @@ import { join } from 'node:path';
 import { createRegistry, type Registry } from '@wharf/core';
 import { createHandler } from '@wharf/http-node';
 import { createFsStorage } from '@wharf/storage-fs';
-import { jsonContent, randomContent } from '@wharf/test-utils';
-import { expectStatus, send, sha256 } from './lib/http.js';
+import { makeImage } from '@wharf/test-utils';
+import { expectStatus, send } from './lib/http.js';
 import { quiesce } from './lib/proc.js';
 import type { Sample } from './lib/scenarios.js';
 import { pushMonolithic, variant } from './lib/scenarios.js';
@@ -76,39 +76,14 @@ async function pushSmallImages(url: string, count: number, rep: number): Promise
   const client = async (): Promise<void> => {
     for (let i = next++; i < count; i = next++) {
       const repo = `bench/events-${i % 16}`;
-      const layer = randomContent(16 * 1024);
-      const config = jsonContent({ rep, i, rootfs: { type: 'layers', diff_ids: [layer.digest] } });
-      for (const blob of [config, layer]) {
+      const image = makeImage({ layers: [16 * 1024], label: `${rep}-${i}` });
+      for (const blob of [image.config, ...image.layers]) {
         const reply = await send(url, 'POST', `/v2/${repo}/blobs/uploads/?digest=${blob.digest}`, blob.bytes);
         expectStatus(reply, 201, 'POST blob');
       }
-      const manifest = Buffer.from(
-        JSON.stringify({
-          schemaVersion: 2,
-          mediaType: 'application/vnd.oci.image.manifest.v1+json',
-          config: {
-            mediaType: 'application/vnd.oci.image.config.v1+json',
-            digest: config.digest,
-            size: config.bytes.byteLength,
-          },
-          layers: [
-            {
-              mediaType: 'application/vnd.oci.image.layer.v1.tar',
-              digest: layer.digest,
-              size: layer.bytes.byteLength,
-            },
-          ],
-        }),
-      );
-      const put = await send(
-        url,
-        'PUT',
-        `/v2/${repo}/manifests/${sha256(manifest)}?tag=r${rep}-${i}`,
-        manifest,
-        {
-          'Content-Type': 'application/vnd.oci.image.manifest.v1+json',
-        },
-      );
+      const put = await send(url, 'PUT', `/v2/${repo}/manifests/r${rep}-${i}`, image.manifest.bytes, {
+        'Content-Type': image.mediaType,
+      });
       expectStatus(put, 201, 'PUT manifest');
     }
   };
