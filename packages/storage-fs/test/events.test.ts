@@ -44,11 +44,15 @@ async function storageAt(root: string): Promise<FsStorage> {
 
 /** Every event the receiver got, in arrival order, read as a distribution consumer reads them. */
 function consumed(hook: Receiver) {
-  return hook.received.flatMap((r) => parseDistributionEnvelope(r.headers['content-type'], r.body.toString()));
+  return hook.received.flatMap((r) =>
+    parseDistributionEnvelope(r.headers['content-type'], r.body.toString()),
+  );
 }
 
 describe('durable notifications on fs storage', () => {
-  it('delivers every event, in order per repository, to a receiver that was down for 30 s', { timeout: 120_000 }, async () => {
+  it('delivers every event, in order per repository, to a receiver that was down for 30 s', {
+    timeout: 120_000,
+  }, async () => {
     const { dir, remove } = await tempDir('events-down');
     cleanups.push(remove);
     const hook = await receiver();

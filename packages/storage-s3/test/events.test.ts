@@ -1,5 +1,11 @@
 import { createRegistry, type Registry, type RegistryEvent } from '@wharf/core';
-import { OciClient, parseDistributionEnvelope, randomContent, type Receiver, startReceiver } from '@wharf/test-utils';
+import {
+  OciClient,
+  parseDistributionEnvelope,
+  type Receiver,
+  randomContent,
+  startReceiver,
+} from '@wharf/test-utils';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createS3Storage } from '../src/index.js';
 import { awsClient, contents, env, useBucket } from './helpers.js';
@@ -14,7 +20,9 @@ describe.skipIf(!env)('durable notifications on S3', () => {
     for (const close of closers.reverse()) await close();
   });
 
-  it(`two replicas on one bucket deliver ${PUSHES} pushes: none lost, duplicates counted`, { timeout: 300_000 }, async () => {
+  it(`two replicas on one bucket deliver ${PUSHES} pushes: none lost, duplicates counted`, {
+    timeout: 300_000,
+  }, async () => {
     const hook: Receiver = await startReceiver();
     closers.push(() => hook.close());
     const recorded: RegistryEvent[] = [];
@@ -33,7 +41,10 @@ describe.skipIf(!env)('durable notifications on S3', () => {
         },
       });
       closers.push(() => registry.close());
-      return { registry, client: new OciClient('http://registry.local', (i, init) => registry.fetch(i, init)) };
+      return {
+        registry,
+        client: new OciClient('http://registry.local', (i, init) => registry.fetch(i, init)),
+      };
     };
     const replicas = [replica('replica-a'), replica('replica-b')];
     for (let i = 0; i < PUSHES; i++) {
@@ -42,10 +53,17 @@ describe.skipIf(!env)('durable notifications on S3', () => {
     }
     expect(recorded).toHaveLength(PUSHES);
     await hook.waitFor(
-      (all) => new Set(all.flatMap((r) => parseDistributionEnvelope(r.headers['content-type'], r.body.toString()).map((e) => e.id))).size === PUSHES,
+      (all) =>
+        new Set(
+          all.flatMap((r) =>
+            parseDistributionEnvelope(r.headers['content-type'], r.body.toString()).map((e) => e.id),
+          ),
+        ).size === PUSHES,
       120_000,
     );
-    const events = hook.received.flatMap((r) => parseDistributionEnvelope(r.headers['content-type'], r.body.toString()));
+    const events = hook.received.flatMap((r) =>
+      parseDistributionEnvelope(r.headers['content-type'], r.body.toString()),
+    );
     const duplicates = events.length - new Set(events.map((e) => e.id)).size;
     console.log(`two replicas, ${PUSHES} pushes: ${events.length} deliveries, ${duplicates} duplicates`);
     expect(new Set(events.map((e) => e.id))).toEqual(new Set(recorded.map((e) => e.id)));
@@ -55,7 +73,9 @@ describe.skipIf(!env)('durable notifications on S3', () => {
     expect(delivered().every((n) => n > 0)).toBe(true);
     expect(duplicates).toBeLessThanOrEqual(PUSHES * 0.05);
     for (const repo of REPOSITORIES) {
-      const firstArrivals = [...new Map(events.filter((e) => e.target.repository === repo).map((e) => [e.id, e])).keys()];
+      const firstArrivals = [
+        ...new Map(events.filter((e) => e.target.repository === repo).map((e) => [e.id, e])).keys(),
+      ];
       expect(firstArrivals).toEqual(recorded.filter((e) => e.repository === repo).map((e) => e.id));
     }
     // Once every endpoint is done, the outbox is empty again.

@@ -96,7 +96,9 @@ export class Outbox {
   }
 
   /** Events waiting for the write in flight to finish, and their callers. */
-  #next: { events: RegistryEvent[]; waiters: Array<{ resolve(): void; reject(error: unknown): void }> } | undefined;
+  #next:
+    | { events: RegistryEvent[]; waiters: Array<{ resolve(): void; reject(error: unknown): void }> }
+    | undefined;
   #writing = false;
 
   /**
