@@ -1,9 +1,26 @@
 import { defineConfig } from 'tsup';
 
+/**
+ * One ESM bundle with the workspace packages compiled in from their sources, so the server starts
+ * without building (or type-declaring) the libraries first; third-party dependencies stay
+ * external. `WHARF_BUNDLE_ALL=1` also inlines those: a self-contained `dist/` for a container image.
+ */
 export default defineConfig({
-  entry: { main: 'src/main.ts' },
+  entry: { cli: 'src/cli.ts' },
   format: ['esm'],
+  platform: 'node',
+  target: 'node20',
   sourcemap: true,
   clean: true,
-  target: 'node20',
+  splitting: true,
+  noExternal: process.env.WHARF_BUNDLE_ALL === '1' ? [/./] : [/^@wharf\//],
+  esbuildOptions(options) {
+    options.conditions = ['source'];
+    if (process.env.WHARF_BUNDLE_ALL === '1') {
+      // Bundled CommonJS dependencies call require(): give the ESM bundle one.
+      options.banner = {
+        js: "import { createRequire as __wharfCreateRequire } from 'node:module'; const require = __wharfCreateRequire(import.meta.url);",
+      };
+    }
+  },
 });

@@ -4,175 +4,211 @@ import {
   type AccessRule,
   basicAuth,
   createTokenAuth,
+  type HtpasswdUsers,
+  type JsonWebKeySet,
   parseRules,
   readHtpasswdFile,
   realmFromHost,
+  tokenAuth,
 } from '@wharf/auth';
-import type { Authorizer, Logger } from '@wharf/core';
+import {
+  type Authorizer,
+  type LogFields,
+  type Logger,
+  RegistryError,
+  type RegistryRequest,
+} from '@wharf/core';
+import type { Settings } from './config/settings.js';
 
-/** How the server authenticates clients (`WHARF_AUTH`). */
-export type AuthMode = 'none' | 'basic' | 'token';
-
-/** Authentication settings, read from the `WHARF_AUTH*`, `WHARF_HTPASSWD` and `WHARF_TOKEN_*` variables. */
-export interface AuthConfig {
-  readonly mode: AuthMode;
-  /** htpasswd file with bcrypt hashes (`WHARF_HTPASSWD`); required for basic and token. */
-  readonly htpasswd: string | undefined;
-  /** Basic: the realm name. Token: the token endpoint's URL (`WHARF_AUTH_REALM`). */
-  readonly realm: string | undefined;
-  /** Token: the service name, the tokens' audience (`WHARF_AUTH_SERVICE`). */
-  readonly service: string;
-  /** Token: the tokens' issuer (`WHARF_AUTH_ISSUER`). */
-  readonly issuer: string;
-  /** Token: PEM private key file (EC P-256 or RSA) tokens are signed with (`WHARF_TOKEN_KEY`). */
-  readonly tokenKey: string | undefined;
-  /** Token: lifetime in seconds (`WHARF_TOKEN_TTL`). */
-  readonly tokenTtl: number;
-  /** Anonymous clients may pull every repository (`WHARF_AUTH_ANONYMOUS_PULL`). */
-  readonly anonymousPull: boolean;
-  /** Access rules: a JSON file, or inline JSON starting with `[` (`WHARF_AUTH_RULES`). */
-  readonly rules: string | undefined;
-  /** Users allowed everything (`WHARF_AUTH_ADMINS`, comma-separated). */
-  readonly admins: readonly string[];
-  /** Failed sign-ins allowed per client and user per window (`WHARF_AUTH_RATE_LIMIT`, `10/60`; `0` disables). */
-  readonly rateLimit: { readonly attempts: number; readonly windowSeconds: number } | false;
+/** What the server needs from its authentication setup. */
+export interface ServerAuth {
+  /** The registry's `authorize` hook (none when everything is allowed). */
+  readonly authorize: Authorizer | undefined;
+  /** The token endpoint's path, when the server issues tokens. */
+  readonly tokenPath: string | undefined;
+  /** Serves the token endpoint. */
+  readonly tokenListener: RequestListener | undefined;
+  /** Re-reads the htpasswd file (SIGHUP). */
+  reload(): Promise<void>;
 }
 
-function flag(name: string, value: string | undefined): boolean {
-  if (value === undefined || value === '') return false;
-  if (/^(1|true|yes|on)$/i.test(value)) return true;
-  if (/^(0|false|no|off)$/i.test(value)) return false;
-  throw new Error(`${name} must be a boolean, got ${JSON.stringify(value)}`);
-}
-
-function positive(name: string, value: string): number {
-  const number = Number(value);
-  if (!Number.isInteger(number) || number <= 0) throw new Error(`${name} must be a positive integer`);
-  return number;
-}
-
-/** Reads the authentication settings; throws a readable error for bad values. */
-export function readAuthConfig(env: NodeJS.ProcessEnv = process.env): AuthConfig {
-  const mode = env.WHARF_AUTH || 'none';
-  if (mode !== 'none' && mode !== 'basic' && mode !== 'token') {
-    throw new Error(`WHARF_AUTH must be none, basic or token, got ${JSON.stringify(mode)}`);
+/** Users from an htpasswd file that can be re-read without restarting. */
+class ReloadableUsers {
+  #users: HtpasswdUsers;
+  constructor(
+    readonly path: string,
+    users: HtpasswdUsers,
+  ) {
+    this.#users = users;
   }
-  if (mode !== 'none' && !env.WHARF_HTPASSWD) throw new Error(`WHARF_AUTH=${mode} needs WHARF_HTPASSWD`);
-  let rateLimit: AuthConfig['rateLimit'] = { attempts: 10, windowSeconds: 60 };
-  const limit = env.WHARF_AUTH_RATE_LIMIT;
-  if (limit === '0') rateLimit = false;
-  else if (limit) {
-    const [attempts, windowSeconds = '60'] = limit.split('/');
-    rateLimit = {
-      attempts: positive('WHARF_AUTH_RATE_LIMIT', attempts ?? ''),
-      windowSeconds: positive('WHARF_AUTH_RATE_LIMIT window', windowSeconds),
-    };
+  static async load(path: string): Promise<ReloadableUsers> {
+    return new ReloadableUsers(path, await readHtpasswdFile(path));
   }
-  return {
-    mode,
-    htpasswd: env.WHARF_HTPASSWD || undefined,
-    realm: env.WHARF_AUTH_REALM || undefined,
-    service: env.WHARF_AUTH_SERVICE || 'wharf',
-    issuer: env.WHARF_AUTH_ISSUER || 'wharf',
-    tokenKey: env.WHARF_TOKEN_KEY || undefined,
-    tokenTtl: env.WHARF_TOKEN_TTL ? positive('WHARF_TOKEN_TTL', env.WHARF_TOKEN_TTL) : 300,
-    anonymousPull: flag('WHARF_AUTH_ANONYMOUS_PULL', env.WHARF_AUTH_ANONYMOUS_PULL),
-    rules: env.WHARF_AUTH_RULES || undefined,
-    admins: (env.WHARF_AUTH_ADMINS ?? '')
-      .split(',')
-      .map((name) => name.trim())
-      .filter(Boolean),
-    rateLimit,
-  };
+  readonly verify = (user: string, password: string): Promise<boolean> | boolean =>
+    this.#users.verify(user, password);
+  async reload(): Promise<void> {
+    this.#users = await readHtpasswdFile(this.path);
+  }
 }
 
-/**
- * The rules in force: the rules file (or, without one, "signed-in users pull everything and own
- * `<user>/**`"), plus anonymous pull and admins when configured.
- */
-async function loadRules(config: AuthConfig): Promise<AccessRule[]> {
+/** The rules in force: configured (or the default), plus anonymous pull and admins. */
+async function loadRules(access: Settings['access']): Promise<AccessRule[]> {
   let rules: AccessRule[];
-  if (config.rules) {
-    const text = config.rules.trimStart().startsWith('[')
-      ? config.rules
-      : await readFile(config.rules, 'utf8');
+  if (typeof access.rules === 'string') {
+    const text = await readFile(access.rules, 'utf8');
     try {
       rules = parseRules(JSON.parse(text));
     } catch (error) {
-      throw new Error(`WHARF_AUTH_RULES: ${error instanceof Error ? error.message : String(error)}`);
+      throw new Error(
+        `wharf.auth.rules: ${access.rules}: ${error instanceof Error ? error.message : String(error)}`,
+      );
     }
+  } else if (access.rules) {
+    rules = [...access.rules];
   } else {
     rules = [
       { users: '*', actions: ['pull', 'catalog'] },
       { users: '*', repositories: '{user}/**', actions: ['push', 'delete'] },
     ];
   }
-  if (config.anonymousPull) rules.push({ users: 'anonymous', actions: ['pull'] });
-  if (config.admins.length > 0) rules.push({ users: config.admins, actions: ['*'] });
+  if (access.anonymousPull) rules.push({ users: 'anonymous', actions: ['pull'] });
+  if (access.admins.length > 0) rules.push({ users: [...access.admins], actions: ['*'] });
   return rules;
 }
 
-/** What the server needs from its authentication setup. */
-export interface ServerAuth {
-  /** The registry's `authorize` hook (none when authentication is off). */
-  readonly authorize: Authorizer | undefined;
-  /** Serves the token endpoint (token mode) in front of the registry's listener. */
-  route(registry: RequestListener): RequestListener;
+/** The user a request authenticated as: Basic's user name, or a token's `sub`. */
+function userOf(request: RegistryRequest): string | undefined {
+  const header = request.headers.get('authorization') ?? '';
+  const [scheme, value = ''] = header.split(' ', 2);
+  try {
+    if (scheme?.toLowerCase() === 'basic') {
+      const decoded = Buffer.from(value, 'base64').toString('utf8');
+      const colon = decoded.indexOf(':');
+      return colon > 0 ? decoded.slice(0, colon) : undefined;
+    }
+    if (scheme?.toLowerCase() === 'bearer') {
+      const payload = JSON.parse(Buffer.from(value.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
+        sub?: unknown;
+      };
+      return typeof payload.sub === 'string' && payload.sub !== '' ? payload.sub : undefined;
+    }
+  } catch {
+    // Not decodable: no user to show.
+  }
+  return undefined;
+}
+
+/**
+ * Names the caller of allowed requests (for access logs and metrics): the hook already checked the
+ * credentials, so the name in them is who the caller is.
+ */
+function withUser(authorize: Authorizer): Authorizer {
+  return async (context) => {
+    const decision = await authorize(context);
+    if (
+      decision === true ||
+      (typeof decision === 'object' && decision.allow && decision.user === undefined)
+    ) {
+      const user = userOf(context.request);
+      return user === undefined ? true : { allow: true, user };
+    }
+    return decision;
+  };
+}
+
+/** Distribution's read-only mode: pushes and deletes are refused with 405 `UNSUPPORTED`. */
+function readOnly(authorize: Authorizer | undefined): Authorizer {
+  return (context) => {
+    if (context.action === 'push' || context.action === 'delete') {
+      throw new RegistryError('UNSUPPORTED', { message: 'the registry is in read-only mode' });
+    }
+    return authorize ? authorize(context) : true;
+  };
+}
+
+/** Failures the auth hooks log, counted for metrics. */
+export type AuthFailure = 'credentials' | 'token' | 'rate_limited';
+
+/** A logger for the auth hooks that also reports failures. */
+function countingLogger(logger: Logger, onFailure: (reason: AuthFailure) => void): Logger {
+  return {
+    debug: (fields: LogFields, message: string) => {
+      if (message === 'token rejected') onFailure('token');
+      logger.debug(fields, message);
+    },
+    info: (fields, message) => logger.info(fields, message),
+    warn: (fields, message) => {
+      if (message === 'authentication failed') onFailure('credentials');
+      if (message === 'authentication rate limited') onFailure('rate_limited');
+      logger.warn(fields, message);
+    },
+    error: (fields, message) => logger.error(fields, message),
+  };
 }
 
 /** Builds the configured authentication. */
-export async function createAuth(config: AuthConfig, logger: Partial<Logger>): Promise<ServerAuth> {
-  if (config.mode === 'none') return { authorize: undefined, route: (registry) => registry };
-  const users = await readHtpasswdFile(config.htpasswd!);
-  const rules = await loadRules(config);
-  const rateLimit = config.rateLimit;
-
-  if (config.mode === 'basic') {
+export async function createAuth(
+  settings: Settings,
+  baseLogger: Logger,
+  onFailure: (reason: AuthFailure) => void = () => {},
+): Promise<ServerAuth> {
+  const auth = settings.auth;
+  const logger = countingLogger(baseLogger, onFailure);
+  const finish = (authorize: Authorizer | undefined, extra: Partial<ServerAuth> = {}): ServerAuth => {
+    let hook = authorize && withUser(authorize);
+    if (settings.readOnly) hook = readOnly(hook);
     return {
-      authorize: basicAuth({ users, rules, rateLimit, logger, realm: config.realm ?? 'wharf' }),
-      route: (registry) => registry,
+      authorize: hook,
+      tokenPath: undefined,
+      tokenListener: undefined,
+      reload: async () => {},
+      ...extra,
     };
+  };
+  if (auth.kind === 'none') return finish(undefined);
+  const rateLimit = settings.access.rateLimit;
+
+  if (auth.kind === 'token') {
+    const publicKeys = auth.rootCertBundle ? [await readFile(auth.rootCertBundle, 'utf8')] : [];
+    const jwks = auth.jwks ? (JSON.parse(await readFile(auth.jwks, 'utf8')) as JsonWebKeySet) : undefined;
+    return finish(
+      tokenAuth({
+        realm: auth.realm,
+        service: auth.service,
+        issuer: auth.issuer,
+        publicKeys,
+        ...(jwks ? { jwks } : {}),
+        logger,
+      }),
+    );
+  }
+
+  const users = await ReloadableUsers.load(auth.htpasswd);
+  const rules = await loadRules(settings.access);
+  const reload = () => users.reload();
+
+  if (auth.kind === 'basic') {
+    return finish(basicAuth({ users, rules, rateLimit, logger, realm: auth.realm }), { reload });
   }
 
   let signingKey: string | undefined;
-  if (config.tokenKey) {
-    signingKey = await readFile(config.tokenKey, 'utf8');
-  } else {
-    logger.warn?.(
-      {},
-      'WHARF_TOKEN_KEY is not set: tokens are signed with an ephemeral key (this process only)',
-    );
-  }
-  const realm = config.realm;
-  let tokenPath = '/token';
-  if (realm) {
-    try {
-      tokenPath = new URL(realm).pathname;
-    } catch {
-      throw new Error(
-        'WHARF_AUTH_REALM must be the token endpoint URL (e.g. https://registry.example/token)',
-      );
-    }
-  }
-  const auth = createTokenAuth({
+  if (auth.key) signingKey = await readFile(auth.key, 'utf8');
+  else
+    baseLogger.warn({}, 'wharf.auth.token.key is not set: tokens are signed with a key of this process only');
+  const tokenPath = auth.realm ? new URL(auth.realm).pathname : '/token';
+  const realm = auth.realm ?? (settings.http.host ? `${settings.http.host}${tokenPath}` : undefined);
+  const tokens = createTokenAuth({
     users,
     rules,
     rateLimit,
     logger,
-    service: config.service,
-    issuer: config.issuer,
-    expiresIn: config.tokenTtl,
-    realm: realm ?? realmFromHost(tokenPath),
+    service: auth.service,
+    issuer: auth.issuer,
+    expiresIn: auth.ttlSeconds,
+    realm: realm ?? realmFromHost(tokenPath, settings.http.tls ? 'https' : 'http'),
     // Tokens for clients without credentials, when any rule lets anonymous users in.
     anonymous: rules.some((rule) => rule.users === undefined || [rule.users].flat().includes('anonymous')),
     ...(signingKey === undefined ? {} : { signingKey }),
   });
-  return {
-    authorize: auth.authorize,
-    route: (registry) => (req, res) => {
-      const path = (req.url ?? '/').split('?', 1)[0];
-      if (path === tokenPath) auth.issuer.listener(req, res);
-      else registry(req, res);
-    },
-  };
+  return finish(tokens.authorize, { tokenPath, tokenListener: tokens.issuer.listener, reload });
 }

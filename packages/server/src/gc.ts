@@ -1,31 +1,12 @@
-import type { GcOptions, GcProgress, GcReport, Registry } from '@wharf/core';
+import type { GcOptions, GcProgress, GcReport, Logger, Registry } from '@wharf/core';
+import { parseDuration } from './config/units.js';
 
 /** Garbage collection settings shared by the periodic collector and the `gc` command. */
 export interface GcSettings {
-  /** Milliseconds between periodic collections; undefined disables them. */
-  readonly interval: number | undefined;
   readonly gracePeriod: number;
   readonly deleteUntagged: boolean;
+  /** Upload sessions idle longer than this are removed. */
   readonly uploadMaxAge: number;
-}
-
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** Parses `250ms`, `90s`, `15m`, `1h`, `2d` (or a plain number of milliseconds). */
-export function parseDuration(text: string): number {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text);
-  if (!match) throw new Error(`not a duration: ${JSON.stringify(text)} (try 90s, 15m, 1h, 2d)`);
-  return Number(match[1]) * UNITS[match[2] ?? 'ms']!;
-}
-
-/** Reads `WHARF_GC_INTERVAL`, `WHARF_GC_GRACE`, `WHARF_GC_DELETE_UNTAGGED`, `WHARF_UPLOAD_MAX_AGE`. */
-export function readGcSettings(env: NodeJS.ProcessEnv = process.env): GcSettings {
-  return {
-    interval: env.WHARF_GC_INTERVAL ? parseDuration(env.WHARF_GC_INTERVAL) : undefined,
-    gracePeriod: parseDuration(env.WHARF_GC_GRACE ?? '1h'),
-    deleteUntagged: /^(1|true|yes|on)$/i.test(env.WHARF_GC_DELETE_UNTAGGED ?? ''),
-    uploadMaxAge: parseDuration(env.WHARF_UPLOAD_MAX_AGE ?? '24h'),
-  };
 }
 
 /** One line summing up a collection. */
@@ -51,46 +32,94 @@ function formatBytes(bytes: number): string {
   return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
 }
 
+/** A recurring collection. */
+export interface PeriodicGc {
+  readonly kind: 'gc' | 'uploadpurge';
+  readonly interval: number;
+  readonly options: GcOptions;
+}
+
 /**
- * Runs collections every `interval`, never two at once; failures are logged and the schedule
- * continues. Returns a function that stops it (waiting for a running collection).
+ * Runs each job every `interval`, never two collections at once; failures are logged and the
+ * schedule continues. Returns a function that stops it (aborting and awaiting a running one).
  */
 export function schedulePeriodicGc(
   registry: Registry,
-  settings: GcSettings,
-  log: (line: string) => void,
+  jobs: readonly PeriodicGc[],
+  logger: Logger,
+  onFinished: (kind: PeriodicGc['kind'], report: GcReport | undefined) => void,
 ): () => Promise<void> {
-  if (settings.interval === undefined) return async () => {};
   let running: Promise<unknown> = Promise.resolve();
   const controller = new AbortController();
-  const timer = setInterval(() => {
-    running = running.then(async () => {
-      if (controller.signal.aborted) return;
-      try {
-        log(summarize(await registry.gc({ ...optionsOf(settings), signal: controller.signal })));
-      } catch (error) {
-        if (!controller.signal.aborted) log(`gc failed: ${(error as Error).message}`);
-      }
-    });
-  }, settings.interval);
-  timer.unref();
+  const timers = jobs.map((job) => {
+    const timer = setInterval(() => {
+      running = running.then(async () => {
+        if (controller.signal.aborted) return;
+        try {
+          const report = await registry.gc({ ...job.options, signal: controller.signal });
+          onFinished(job.kind, report);
+          logger.info({ kind: job.kind, bytesReclaimed: report.bytesReclaimed }, summarize(report));
+        } catch (err) {
+          if (controller.signal.aborted) return;
+          onFinished(job.kind, undefined);
+          logger.error({ err, kind: job.kind }, 'gc failed');
+        }
+      });
+    }, job.interval);
+    timer.unref();
+    return timer;
+  });
   return async () => {
-    clearInterval(timer);
+    for (const timer of timers) clearInterval(timer);
     controller.abort();
     await running;
   };
 }
 
-function optionsOf(settings: GcSettings): GcOptions {
-  return {
-    gracePeriod: settings.gracePeriod,
-    deleteUntagged: settings.deleteUntagged,
-    uploadMaxAge: settings.uploadMaxAge,
+const USAGE = `usage: wharf gc [config.yml] [--dry-run] [--grace=<duration>] [--delete-untagged] [--upload-max-age=<duration>]
+  durations: 500ms, 90s, 15m, 1h, 7d (defaults: wharf.gc.graceperiod, storage.maintenance.uploadpurging.age)`;
+
+/** Splits `gc` arguments into options and the configuration file. */
+export function parseGcArguments(
+  argv: readonly string[],
+  defaults: GcSettings,
+): { options: GcOptions & { dryRun: boolean }; help: boolean } | { error: string } {
+  const options: { -readonly [K in keyof GcOptions]: GcOptions[K] } & { dryRun: boolean } = {
+    gracePeriod: defaults.gracePeriod,
+    deleteUntagged: defaults.deleteUntagged,
+    uploadMaxAge: defaults.uploadMaxAge,
+    dryRun: false,
   };
+  for (const arg of argv) {
+    const [flag, value] = arg.split('=', 2) as [string, string | undefined];
+    const duration = () => {
+      const ms = value === undefined ? undefined : parseDuration(value);
+      if (ms === undefined)
+        throw new Error(`${flag}: not a duration: ${JSON.stringify(value ?? '')} (try 90s, 15m, 1h, 2d)`);
+      return ms;
+    };
+    try {
+      if (flag === '--dry-run') options.dryRun = true;
+      else if (flag === '--delete-untagged') options.deleteUntagged = true;
+      else if (flag === '--grace') options.gracePeriod = duration();
+      else if (flag === '--upload-max-age') options.uploadMaxAge = duration();
+      else if (flag === '--help' || flag === '-h') return { options, help: true };
+      else throw new Error(`unknown option ${arg}`);
+    } catch (error) {
+      return { error: (error as Error).message };
+    }
+  }
+  return { options, help: false };
 }
 
-const USAGE = `usage: wharf gc [--dry-run] [--grace=<duration>] [--delete-untagged] [--upload-max-age=<duration>]
-  durations: 250ms, 90s, 15m, 1h, 2d (defaults: grace 1h, upload max age 24h)`;
+/** Output streams of the `gc` command. */
+export interface CommandOutput {
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+/** Usage of `wharf gc`. */
+export const GC_USAGE = USAGE;
 
 /**
  * The `gc` command: one collection with a progress display on stderr and a summary on stdout.
@@ -98,36 +127,20 @@ const USAGE = `usage: wharf gc [--dry-run] [--grace=<duration>] [--delete-untagg
  */
 export async function runGcCommand(
   registry: Registry,
-  argv: readonly string[],
-  defaults: GcSettings,
-  out: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream & { isTTY?: boolean } },
+  options: GcOptions,
+  out: CommandOutput,
 ): Promise<number> {
-  const options: { -readonly [K in keyof GcOptions]: GcOptions[K] } = optionsOf(defaults);
-  for (const arg of argv) {
-    const [flag, value] = arg.split('=', 2) as [string, string | undefined];
-    try {
-      if (flag === '--dry-run') options.dryRun = true;
-      else if (flag === '--delete-untagged') options.deleteUntagged = true;
-      else if (flag === '--grace' && value) options.gracePeriod = parseDuration(value);
-      else if (flag === '--upload-max-age' && value) options.uploadMaxAge = parseDuration(value);
-      else if (flag === '--help') {
-        out.stdout.write(`${USAGE}\n`);
-        return 0;
-      } else throw new Error(`unknown option ${arg}`);
-    } catch (error) {
-      out.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
-      return 2;
-    }
-  }
   const tty = Boolean(out.stderr.isTTY);
   let phase = '';
-  options.onProgress = (p: GcProgress) => {
-    const line = `${p.phase}${p.total === undefined ? ` ${p.done}` : ` ${p.done}/${p.total}`}`;
-    if (tty) out.stderr.write(`\r\x1b[K${line}`);
-    else if (p.phase !== phase) out.stderr.write(`${p.phase}\n`);
-    phase = p.phase;
-  };
-  const report = await registry.gc(options);
+  const report = await registry.gc({
+    ...options,
+    onProgress: (p: GcProgress) => {
+      const line = `${p.phase}${p.total === undefined ? ` ${p.done}` : ` ${p.done}/${p.total}`}`;
+      if (tty) out.stderr.write(`\r\x1b[K${line}`);
+      else if (p.phase !== phase) out.stderr.write(`${p.phase}\n`);
+      phase = p.phase;
+    },
+  });
   if (tty) out.stderr.write('\r\x1b[K');
   out.stdout.write(`${summarize(report)}\n`);
   return 0;

@@ -1,74 +1,82 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { makeImage, OciClient, REPO_ROOT, randomContent, run, startServer } from '@wharf/test-utils';
-import { describe, expect, it } from 'vitest';
+import { makeImage, OciClient, randomContent, startServer } from '@wharf/test-utils';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type TempDir, tempDir, wharf } from './helpers.js';
 
-const MAIN = join(REPO_ROOT, 'examples/server/src/main.ts');
+const fsEnv = (root: string) => ({
+  WHARF_STORAGE: 'fs',
+  WHARF_ROOT: root,
+  REGISTRY_STORAGE_DELETE_ENABLED: 'true',
+});
 
-/** Runs `wharf gc …` on a storage root; resolves its standard output. */
-async function gcCommand(root: string, ...args: string[]): Promise<string> {
-  const { stdout } = await run(
-    process.execPath,
-    ['--conditions=source', '--import', 'tsx', MAIN, 'gc', ...args],
-    {
-      cwd: REPO_ROOT,
-      env: { WHARF_STORAGE: 'fs', WHARF_ROOT: root },
-    },
-  );
-  return stdout;
-}
+describe('garbage collection from the server', () => {
+  let temp: TempDir;
+  beforeEach(async () => {
+    temp = await tempDir('wharf-gc-');
+  });
+  afterEach(async () => {
+    await temp.remove();
+  });
 
-describe('garbage collection from the example server', () => {
-  it('collects periodically when WHARF_GC_INTERVAL is set', async () => {
-    const server = await startServer({
-      env: { WHARF_STORAGE: 'memory', WHARF_GC_INTERVAL: '300ms', WHARF_GC_GRACE: '0s' },
-    });
+  it('collects periodically when wharf.gc.interval is set', async () => {
+    // The garbage is made before any collector runs: nothing races the DELETE.
+    const setup = await startServer({ env: fsEnv(temp.dir) });
+    const { bytes, digest } = randomContent(1000);
     try {
-      const client = new OciClient(server.url);
-      const { bytes, digest } = randomContent(1000);
+      const client = new OciClient(setup.url);
       await client.pushBlob('repo', bytes);
       expect((await client.request('DELETE', `/v2/repo/blobs/${digest}`)).status).toBe(202);
+    } finally {
+      await setup.stop();
+    }
+    const server = await startServer({
+      env: { ...fsEnv(temp.dir), REGISTRY_WHARF_GC_INTERVAL: '200ms', REGISTRY_WHARF_GC_GRACEPERIOD: '0s' },
+    });
+    try {
       for (let i = 0; i < 100 && !/gc deleted 1 blobs/.test(server.output()); i++) {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
       expect(server.output()).toMatch(/gc deleted 1 blobs/);
+      const client = new OciClient(server.url);
+      expect((await client.request('HEAD', `/v2/repo/blobs/${digest}`)).status).toBe(404);
     } finally {
       await server.stop();
     }
   });
 
   it('runs once from the command line, with a dry run that changes nothing', async () => {
-    const root = await mkdtemp(join(tmpdir(), 'wharf-gc-cli-'));
+    const root = temp.dir;
+    const server = await startServer({ env: fsEnv(root) });
+    const kept = makeImage({ layers: [500] });
+    const dropped = makeImage({ layers: [700] });
     try {
-      const server = await startServer({ env: { WHARF_STORAGE: 'fs', WHARF_ROOT: root } });
       const client = new OciClient(server.url);
-      const kept = makeImage({ layers: [500] });
-      const dropped = makeImage({ layers: [700] });
       await client.pushImage('app', 'keep', kept);
       await client.pushImage('app', 'drop', dropped);
-      expect((await client.request('DELETE', `/v2/app/manifests/${dropped.manifest.digest}`)).status).toBe(
-        202,
-      );
-      await server.stop();
-
-      const dry = await gcCommand(root, '--dry-run', '--grace=0s');
-      expect(dry).toMatch(/gc would delete 3 blobs/);
-      const real = await gcCommand(root, '--grace=0s');
-      expect(real).toMatch(/gc deleted 3 blobs, 2 links, 0 manifests/);
-      expect(await gcCommand(root, '--grace=0s')).toMatch(/gc deleted 0 blobs/);
-
-      const again = await startServer({ env: { WHARF_STORAGE: 'fs', WHARF_ROOT: root } });
-      try {
-        const after = new OciClient(again.url);
-        await after.pullImage('app', 'keep', kept);
-        expect((await after.request('HEAD', `/v2/app/blobs/${dropped.layers[0]!.digest}`)).status).toBe(404);
-      } finally {
-        await again.stop();
-      }
-      await expect(gcCommand(root, '--grace=soon')).rejects.toThrow(/not a duration/);
+      const deleted = await client.request('DELETE', `/v2/app/manifests/${dropped.manifest.digest}`);
+      expect(deleted.status).toBe(202);
     } finally {
-      await rm(root, { recursive: true, force: true });
+      await server.stop();
     }
+
+    const gc = async (...args: string[]) => {
+      const result = await wharf(['gc', ...args], { WHARF_STORAGE: 'fs', WHARF_ROOT: root });
+      expect(result.code, result.stderr).toBe(0);
+      return result.stdout;
+    };
+    expect(await gc('--dry-run', '--grace=0s')).toMatch(/gc would delete 3 blobs/);
+    expect(await gc('--grace=0s')).toMatch(/gc deleted 3 blobs, 2 links, 0 manifests/);
+    expect(await gc('--grace=0s')).toMatch(/gc deleted 0 blobs/);
+
+    const again = await startServer({ env: fsEnv(root) });
+    try {
+      const after = new OciClient(again.url);
+      await after.pullImage('app', 'keep', kept);
+      expect((await after.request('HEAD', `/v2/app/blobs/${dropped.layers[0]!.digest}`)).status).toBe(404);
+    } finally {
+      await again.stop();
+    }
+    const bad = await wharf(['gc', '--grace=soon'], { WHARF_STORAGE: 'fs', WHARF_ROOT: root });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--grace: not a duration/);
   });
 });

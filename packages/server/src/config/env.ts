@@ -66,7 +66,12 @@ interface LegacyVariable {
   readonly name: string;
   /** The configuration key it sets, for the README. */
   readonly setting: string;
-  apply(value: string, raw: RawObject, set: (path: string[], value: unknown) => void, problems: EnvProblem[]): void;
+  apply(
+    value: string,
+    raw: RawObject,
+    set: (path: string[], value: unknown) => void,
+    problems: EnvProblem[],
+  ): void;
 }
 
 function splitAddr(addr: string): { host: string; port: string } {
@@ -169,14 +174,16 @@ export const LEGACY_VARIABLES: readonly LegacyVariable[] = [
     name: 'WHARF_AUTH_SERVICE',
     setting: 'wharf.auth.token.service',
     apply: (value, raw, set) => {
-      if (isObject(getPath(raw, ['wharf', 'auth', 'token']))) set(['wharf', 'auth', 'token', 'service'], value);
+      if (isObject(getPath(raw, ['wharf', 'auth', 'token'])))
+        set(['wharf', 'auth', 'token', 'service'], value);
     },
   },
   {
     name: 'WHARF_AUTH_ISSUER',
     setting: 'wharf.auth.token.issuer',
     apply: (value, raw, set) => {
-      if (isObject(getPath(raw, ['wharf', 'auth', 'token']))) set(['wharf', 'auth', 'token', 'issuer'], value);
+      if (isObject(getPath(raw, ['wharf', 'auth', 'token'])))
+        set(['wharf', 'auth', 'token', 'issuer'], value);
     },
   },
   {
@@ -194,7 +201,8 @@ export const LEGACY_VARIABLES: readonly LegacyVariable[] = [
         problems.push({ variable: 'WHARF_TOKEN_TTL', message: 'must be a positive number of seconds' });
         return;
       }
-      if (isObject(getPath(raw, ['wharf', 'auth', 'token']))) set(['wharf', 'auth', 'token', 'ttl'], `${value}s`);
+      if (isObject(getPath(raw, ['wharf', 'auth', 'token'])))
+        set(['wharf', 'auth', 'token', 'ttl'], `${value}s`);
     },
   },
   {
@@ -216,7 +224,10 @@ export const LEGACY_VARIABLES: readonly LegacyVariable[] = [
       try {
         set(['wharf', 'auth', 'rules'], JSON.parse(value));
       } catch (error) {
-        problems.push({ variable: 'WHARF_AUTH_RULES', message: `not valid JSON: ${(error as Error).message}` });
+        problems.push({
+          variable: 'WHARF_AUTH_RULES',
+          message: `not valid JSON: ${(error as Error).message}`,
+        });
       }
     },
   },
@@ -291,7 +302,10 @@ export function applyLegacyVariables(
   if (storage !== undefined) {
     const driver = LEGACY_DRIVERS[storage];
     if (!driver) {
-      problems.push({ variable: 'WHARF_STORAGE', message: `must be fs, s3 or memory, got ${JSON.stringify(storage)}` });
+      problems.push({
+        variable: 'WHARF_STORAGE',
+        message: `must be fs, s3 or memory, got ${JSON.stringify(storage)}`,
+      });
     } else {
       selectDriver(raw, origins, 'WHARF_STORAGE', driver);
       if (driver === 's3') {
@@ -300,7 +314,8 @@ export function applyLegacyVariables(
         s3.bucket ??= 'wharf';
         s3.forcepathstyle ??= true;
         const redirect = getPath(raw, ['storage', 'redirect']);
-        if (!isObject(redirect) || redirect.disable === undefined) setPath(raw, ['storage', 'redirect', 'disable'], true);
+        if (!isObject(redirect) || redirect.disable === undefined)
+          setPath(raw, ['storage', 'redirect', 'disable'], true);
       }
     }
   }
@@ -308,13 +323,17 @@ export function applyLegacyVariables(
   if (auth !== undefined) {
     const htpasswd = value('WHARF_HTPASSWD');
     if (auth !== 'none' && auth !== 'basic' && auth !== 'token') {
-      problems.push({ variable: 'WHARF_AUTH', message: `must be none, basic or token, got ${JSON.stringify(auth)}` });
+      problems.push({
+        variable: 'WHARF_AUTH',
+        message: `must be none, basic or token, got ${JSON.stringify(auth)}`,
+      });
     } else if (auth !== 'none' && htpasswd === undefined) {
       problems.push({ variable: 'WHARF_AUTH', message: `WHARF_AUTH=${auth} needs WHARF_HTPASSWD` });
     } else {
       deletePath(raw, ['auth']);
       deletePath(raw, ['wharf', 'auth', 'token']);
-      if (auth === 'basic') put(raw, origins, 'WHARF_AUTH', ['auth', 'htpasswd'], { path: htpasswd, realm: 'wharf' });
+      if (auth === 'basic')
+        put(raw, origins, 'WHARF_AUTH', ['auth', 'htpasswd'], { path: htpasswd, realm: 'wharf' });
       if (auth === 'token') put(raw, origins, 'WHARF_AUTH', ['wharf', 'auth', 'token'], { htpasswd });
     }
   }
@@ -355,12 +374,19 @@ export function applyRegistryVariables(
       continue;
     }
     if (path.length === 1 && path[0] === 'auth') {
-      put(raw, origins, name, ['auth'], { [value]: isObject(getPath(raw, ['auth', value])) ? getPath(raw, ['auth', value]) : {} });
+      put(raw, origins, name, ['auth'], {
+        [value]: isObject(getPath(raw, ['auth', value])) ? getPath(raw, ['auth', value]) : {},
+      });
       continue;
     }
-    const driver = path[0] === 'storage' && path.length > 2 && !STORAGE_SETTINGS.has(path[1]!) ? path[1]! : undefined;
+    const driver =
+      path[0] === 'storage' && path.length > 2 && !STORAGE_SETTINGS.has(path[1]!) ? path[1]! : undefined;
     if (driver !== undefined && hasDriver(raw) && !hasPath(raw, ['storage', driver])) {
-      problems.push({ variable: name, message: `ignored: the storage driver is not ${driver}`, severity: 'warning' });
+      problems.push({
+        variable: name,
+        message: `ignored: the storage driver is not ${driver}`,
+        severity: 'warning',
+      });
       continue;
     }
     put(raw, origins, name, path, stringAt(path) ? value : parseScalar(value));

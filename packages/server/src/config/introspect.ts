@@ -92,7 +92,8 @@ export function settingsOf(schema: ZodType, prefix = ''): SettingInfo[] {
   for (const [key, child] of Object.entries(shape)) {
     const path = prefix ? `${prefix}.${key}` : key;
     const info = unwrap(child);
-    const isSection = defOf(info.schema).type === 'object' && Object.keys(defOf(info.schema).shape ?? {}).length > 0;
+    const isSection =
+      defOf(info.schema).type === 'object' && Object.keys(defOf(info.schema).shape ?? {}).length > 0;
     out.push({
       path,
       type: isSection ? 'section' : typeName(info.schema, info.meta),

@@ -2,7 +2,13 @@ import { readFile } from 'node:fs/promises';
 import { type Document, isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { UNSUPPORTED_KEYS } from './distribution.js';
-import { applyLegacyVariables, applyRegistryVariables, STORAGE_SETTINGS, type EnvOrigins, type EnvProblem } from './env.js';
+import {
+  applyLegacyVariables,
+  applyRegistryVariables,
+  type EnvOrigins,
+  type EnvProblem,
+  STORAGE_SETTINGS,
+} from './env.js';
 import { isStringSetting } from './introspect.js';
 import { deletePath, getPath, hasPath, isObject, type RawObject, setPath } from './paths.js';
 import { type Config, configSchema } from './schema.js';
@@ -48,7 +54,9 @@ function locator(file: string, doc: Document | undefined, lines: LineCounter, or
     let offset = (doc.contents as Node | null)?.range?.[0];
     for (const key of path) {
       if (isMap(node)) {
-        const pair = node.items.find((item) => isPair(item) && isScalar(item.key) && String(item.key.value) === String(key));
+        const pair = node.items.find(
+          (item) => isPair(item) && isScalar(item.key) && String(item.key.value) === String(key),
+        );
         if (!pair) break;
         offset = (pair.key as Node).range?.[0] ?? offset;
         node = pair.value;
@@ -103,8 +111,18 @@ export async function loadConfig(options: LoadOptions = {}): Promise<LoadedConfi
       text = await readFile(file, 'utf8');
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
-      problems.push({ severity: 'error', path: '', message: `cannot read the configuration file: ${reason}`, source: file });
+      const reason =
+        code === 'ENOENT'
+          ? 'no such file'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : (error as Error).message;
+      problems.push({
+        severity: 'error',
+        path: '',
+        message: `cannot read the configuration file: ${reason}`,
+        source: file,
+      });
       return fail();
     }
     // YAML 1.1, as distribution reads it (`yes`/`no` are booleans).
@@ -121,7 +139,12 @@ export async function loadConfig(options: LoadOptions = {}): Promise<LoadedConfi
     if (doc.errors.length > 0) return fail();
     const value: unknown = doc.toJS({ maxAliasCount: 100 });
     if (value !== null && value !== undefined && !isObject(value)) {
-      problems.push({ severity: 'error', path: '', message: 'the configuration must be a mapping of keys', source: file });
+      problems.push({
+        severity: 'error',
+        path: '',
+        message: 'the configuration must be a mapping of keys',
+        source: file,
+      });
       return fail();
     }
     raw = (value as RawObject | null) ?? {};
@@ -154,11 +177,21 @@ export async function loadConfig(options: LoadOptions = {}): Promise<LoadedConfi
       if (issue.code === 'unrecognized_keys') {
         for (const key of issue.keys) {
           const at = [...path, key];
-          problems.push({ severity: 'error', path: at.join('.'), message: 'unknown key', source: locate(at) });
+          problems.push({
+            severity: 'error',
+            path: at.join('.'),
+            message: 'unknown key',
+            source: locate(at),
+          });
         }
         continue;
       }
-      problems.push({ severity: 'error', path: path.join('.'), message: describeIssue(issue), source: locate(path) });
+      problems.push({
+        severity: 'error',
+        path: path.join('.'),
+        message: describeIssue(issue),
+        source: locate(path),
+      });
     }
   }
   if (!parsed.success || problems.some((p) => p.severity === 'error')) return fail();

@@ -92,7 +92,11 @@ export interface Settings {
   readonly health: { readonly background: boolean; readonly interval: number; readonly threshold: number };
   readonly features: RegistryFeatures;
   readonly limits: Partial<RegistryLimits>;
-  readonly gc: { readonly interval: number | undefined; readonly gracePeriod: number; readonly deleteUntagged: boolean };
+  readonly gc: {
+    readonly interval: number | undefined;
+    readonly gracePeriod: number;
+    readonly deleteUntagged: boolean;
+  };
   readonly redirectExpiresIn: number;
   readonly metrics: { readonly repositoryLabels: boolean };
 }
@@ -116,7 +120,12 @@ export function parseListenAddress(addr: string, net: 'tcp' | 'unix'): ListenAdd
   return { host: host === '' ? '::' : host, port: Number(match[3]) };
 }
 
-const TLS_VERSIONS = { 'tls1.0': 'TLSv1', 'tls1.1': 'TLSv1.1', 'tls1.2': 'TLSv1.2', 'tls1.3': 'TLSv1.3' } as const;
+const TLS_VERSIONS = {
+  'tls1.0': 'TLSv1',
+  'tls1.1': 'TLSv1.1',
+  'tls1.2': 'TLSv1.2',
+  'tls1.3': 'TLSv1.3',
+} as const;
 
 /** Turns the validated configuration into {@link Settings}. */
 export function resolveSettings(config: Config): { settings?: Settings; problems: ResolveProblem[] } {
@@ -124,14 +133,29 @@ export function resolveSettings(config: Config): { settings?: Settings; problems
   const { log, http, storage, auth, health, wharf } = config;
 
   const listen = parseListenAddress(http.addr, http.net);
-  if (!listen) problems.push({ path: 'http.addr', message: `not an address: ${JSON.stringify(http.addr)} (try :5000 or 127.0.0.1:5000)` });
+  if (!listen)
+    problems.push({
+      path: 'http.addr',
+      message: `not an address: ${JSON.stringify(http.addr)} (try :5000 or 127.0.0.1:5000)`,
+    });
   let debug: Settings['http']['debug'];
   if (http.debug.addr !== undefined) {
     const debugListen = parseListenAddress(http.debug.addr, 'tcp');
-    if (!debugListen) problems.push({ path: 'http.debug.addr', message: `not an address: ${JSON.stringify(http.debug.addr)}` });
-    else debug = { listen: debugListen, metricsPath: http.debug.prometheus.enabled ? http.debug.prometheus.path : undefined };
+    if (!debugListen)
+      problems.push({
+        path: 'http.debug.addr',
+        message: `not an address: ${JSON.stringify(http.debug.addr)}`,
+      });
+    else
+      debug = {
+        listen: debugListen,
+        metricsPath: http.debug.prometheus.enabled ? http.debug.prometheus.path : undefined,
+      };
   } else if (http.debug.prometheus.enabled) {
-    problems.push({ path: 'http.debug.prometheus.enabled', message: 'needs http.debug.addr (metrics are served on the debug address)' });
+    problems.push({
+      path: 'http.debug.prometheus.enabled',
+      message: 'needs http.debug.addr (metrics are served on the debug address)',
+    });
   }
 
   let tls: Settings['http']['tls'];
@@ -157,7 +181,8 @@ export function resolveSettings(config: Config): { settings?: Settings; problems
   } else if (storage.s3) {
     const s3 = storage.s3;
     let endpoint = s3.regionendpoint;
-    if (endpoint && !/^https?:\/\//.test(endpoint)) endpoint = `${s3.secure ? 'https' : 'http'}://${endpoint}`;
+    if (endpoint && !/^https?:\/\//.test(endpoint))
+      endpoint = `${s3.secure ? 'https' : 'http'}://${endpoint}`;
     storageSettings = {
       driver: 's3',
       bucket: s3.bucket,
@@ -180,9 +205,11 @@ export function resolveSettings(config: Config): { settings?: Settings; problems
     storageSettings = { driver: 'filesystem', root: storage.filesystem?.rootdirectory ?? './data' };
   }
 
-  const kinds = [auth?.htpasswd && 'auth.htpasswd', auth?.token && 'auth.token', wharf.auth.token && 'wharf.auth.token'].filter(
-    Boolean,
-  );
+  const kinds = [
+    auth?.htpasswd && 'auth.htpasswd',
+    auth?.token && 'auth.token',
+    wharf.auth.token && 'wharf.auth.token',
+  ].filter(Boolean);
   let authSettings: AuthSettings = { kind: 'none' };
   if (kinds.length > 1) {
     problems.push({ path: 'auth', message: `one authentication at a time, got ${kinds.join(' and ')}` });
@@ -190,7 +217,11 @@ export function resolveSettings(config: Config): { settings?: Settings; problems
     authSettings = { kind: 'basic', htpasswd: auth.htpasswd.path, realm: auth.htpasswd.realm };
   } else if (auth?.token) {
     const { realm, service, issuer, rootcertbundle, jwks } = auth.token;
-    if (!rootcertbundle && !jwks) problems.push({ path: 'auth.token', message: 'needs rootcertbundle or jwks (the keys that sign tokens)' });
+    if (!rootcertbundle && !jwks)
+      problems.push({
+        path: 'auth.token',
+        message: 'needs rootcertbundle or jwks (the keys that sign tokens)',
+      });
     authSettings = { kind: 'token', realm, service, issuer, rootCertBundle: rootcertbundle, jwks };
   } else if (wharf.auth.token) {
     const token = wharf.auth.token;
@@ -262,7 +293,10 @@ export function resolveSettings(config: Config): { settings?: Settings; problems
         rateLimit:
           rateLimit === false
             ? false
-            : { attempts: rateLimit.attempts, windowSeconds: Math.max(1, Math.round(ms(rateLimit.window) / 1000)) },
+            : {
+                attempts: rateLimit.attempts,
+                windowSeconds: Math.max(1, Math.round(ms(rateLimit.window) / 1000)),
+              },
       },
       health: {
         background: health.storagedriver.enabled,

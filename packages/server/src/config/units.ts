@@ -24,7 +24,8 @@ export function parseDuration(text: string | number): number | undefined {
   const compact = text.trim();
   if (!DURATION.test(compact)) return undefined;
   let total = 0;
-  for (const [, amount, unit] of compact.matchAll(DURATION_PART)) total += Number(amount) * DURATION_UNITS[unit!]!;
+  for (const [, amount, unit] of compact.matchAll(DURATION_PART))
+    total += Number(amount) * DURATION_UNITS[unit!]!;
   return total;
 }
 

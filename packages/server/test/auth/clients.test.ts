@@ -40,7 +40,7 @@ function expectDenied(outcome: Outcome, pattern = /denied|unauthorized/i): void 
   expect(outcome.stderr).toMatch(pattern);
 }
 
-describe.each(MODES)('%s auth: skopeo and podman against examples/server', (mode) => {
+describe.each(MODES)('%s auth: skopeo and podman against the server', (mode) => {
   let work: Awaited<ReturnType<typeof scratch>>;
   let server: ServerProcess;
   let storageRoot: string;

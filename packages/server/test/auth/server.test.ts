@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeImage, OciClient, type ServerProcess, startServer } from '@wharf/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readAuthConfig } from '../../src/auth.js';
+import { logLines } from '../helpers.js';
 import { scratch, USERS, writeHtpasswd } from './helpers.js';
 
 const basicHeader = (user: keyof typeof USERS, password: string = USERS[user]) =>
@@ -17,51 +17,7 @@ function claims(token: string): { header: Record<string, unknown>; payload: Reco
   };
 }
 
-describe('auth settings from the environment', () => {
-  it('defaults to no authentication', () => {
-    expect(readAuthConfig({}).mode).toBe('none');
-  });
-
-  it('reads every variable', () => {
-    const config = readAuthConfig({
-      WHARF_AUTH: 'token',
-      WHARF_HTPASSWD: '/etc/wharf/htpasswd',
-      WHARF_AUTH_REALM: 'https://registry.example/token',
-      WHARF_AUTH_SERVICE: 'registry.example',
-      WHARF_AUTH_ISSUER: 'issuer.example',
-      WHARF_TOKEN_KEY: '/etc/wharf/key.pem',
-      WHARF_TOKEN_TTL: '120',
-      WHARF_AUTH_ANONYMOUS_PULL: 'yes',
-      WHARF_AUTH_RULES: '/etc/wharf/rules.json',
-      WHARF_AUTH_ADMINS: 'alice, bob',
-      WHARF_AUTH_RATE_LIMIT: '5/30',
-    });
-    expect(config).toEqual({
-      mode: 'token',
-      htpasswd: '/etc/wharf/htpasswd',
-      realm: 'https://registry.example/token',
-      service: 'registry.example',
-      issuer: 'issuer.example',
-      tokenKey: '/etc/wharf/key.pem',
-      tokenTtl: 120,
-      anonymousPull: true,
-      rules: '/etc/wharf/rules.json',
-      admins: ['alice', 'bob'],
-      rateLimit: { attempts: 5, windowSeconds: 30 },
-    });
-    expect(readAuthConfig({ WHARF_AUTH_RATE_LIMIT: '0' }).rateLimit).toBe(false);
-  });
-
-  it('rejects bad values with a readable error', () => {
-    expect(() => readAuthConfig({ WHARF_AUTH: 'ldap' })).toThrow(/WHARF_AUTH must be none, basic or token/);
-    expect(() => readAuthConfig({ WHARF_AUTH: 'basic' })).toThrow(/needs WHARF_HTPASSWD/);
-    expect(() => readAuthConfig({ WHARF_TOKEN_TTL: '-1' })).toThrow(/WHARF_TOKEN_TTL/);
-    expect(() => readAuthConfig({ WHARF_AUTH_RATE_LIMIT: 'many' })).toThrow(/WHARF_AUTH_RATE_LIMIT/);
-    expect(() => readAuthConfig({ WHARF_AUTH_ANONYMOUS_PULL: 'maybe' })).toThrow(/boolean/);
-  });
-});
-
-describe('examples/server with token auth configured in full', () => {
+describe('the server with token auth configured in full', () => {
   let work: Awaited<ReturnType<typeof scratch>>;
   let server: ServerProcess;
 
@@ -178,7 +134,7 @@ describe('examples/server with token auth configured in full', () => {
   });
 });
 
-describe('examples/server with basic auth', () => {
+describe('the server with basic auth', () => {
   let work: Awaited<ReturnType<typeof scratch>>;
   let server: ServerProcess;
 
@@ -188,6 +144,9 @@ describe('examples/server with basic auth', () => {
     await writeHtpasswd(htpasswd);
     server = await startServer({
       env: {
+        // Its own storage root, removed with the scratch directory: never the quick start's ./data.
+        WHARF_STORAGE: 'fs',
+        WHARF_ROOT: join(work.dir, 'storage'),
         WHARF_AUTH: 'basic',
         WHARF_HTPASSWD: htpasswd,
         WHARF_AUTH_REALM: 'my registry',
@@ -199,6 +158,13 @@ describe('examples/server with basic auth', () => {
   afterAll(async () => {
     await server?.stop();
     await work?.remove();
+  });
+
+  it('stores into its own root, not the working directory', () => {
+    const config = logLines(server.output()).find((line) => line.msg === 'effective configuration');
+    expect(config).toMatchObject({
+      config: { storage: { filesystem: { rootdirectory: join(work.dir, 'storage') } } },
+    });
   });
 
   it('uses the realm name, the inline rules, and leaves /token to the registry', async () => {

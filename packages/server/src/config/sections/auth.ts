@@ -6,7 +6,10 @@ export const authSection = z
     htpasswd: z
       .strictObject({
         realm: z.string().default('basic-realm').describe('Realm of the `Basic` challenge.'),
-        path: z.string().min(1).describe('htpasswd file (bcrypt entries, as `htpasswd -B` writes). Reloaded on SIGHUP.'),
+        path: z
+          .string()
+          .min(1)
+          .describe('htpasswd file (bcrypt entries, as `htpasswd -B` writes). Reloaded on SIGHUP.'),
       })
       .optional(),
     token: z

@@ -6,7 +6,10 @@ export const healthSection = z
   .strictObject({
     storagedriver: z
       .strictObject({
-        enabled: z.boolean().default(true).describe('Checks storage in the background; `/readyz` reports it.'),
+        enabled: z
+          .boolean()
+          .default(true)
+          .describe('Checks storage in the background; `/readyz` reports it.'),
         interval: duration().default('10s').describe('Time between checks.'),
         threshold: z
           .number()

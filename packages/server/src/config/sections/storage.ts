@@ -16,9 +16,17 @@ const s3 = z.strictObject({
     .string()
     .optional()
     .describe('Endpoint of an S3-compatible server (Ceph RGW, MinIO…); without a scheme, see `secure`.'),
-  accesskey: z.string().optional().meta({ secret: true }).describe('Access key id; default: the AWS SDK’s chain.'),
+  accesskey: z
+    .string()
+    .optional()
+    .meta({ secret: true })
+    .describe('Access key id; default: the AWS SDK’s chain.'),
   secretkey: z.string().optional().meta({ secret: true }).describe('Secret access key.'),
-  sessiontoken: z.string().optional().meta({ secret: true }).describe('Session token of temporary credentials.'),
+  sessiontoken: z
+    .string()
+    .optional()
+    .meta({ secret: true })
+    .describe('Session token of temporary credentials.'),
   rootdirectory: z.string().default('').describe('Key prefix inside the bucket.'),
   secure: z.boolean().default(true).describe('Use HTTPS for a `regionendpoint` given without a scheme.'),
   skipverify: z.boolean().default(false).describe('Do not verify the S3 server’s TLS certificate.'),
@@ -26,7 +34,9 @@ const s3 = z.strictObject({
     .boolean()
     .default(false)
     .describe('Path-style addressing (`endpoint/bucket/key`), which most S3-compatible servers need.'),
-  chunksize: byteSize().optional().describe('Bytes per multipart part when streaming into the bucket (default 8MiB).'),
+  chunksize: byteSize()
+    .optional()
+    .describe('Bytes per multipart part when streaming into the bucket (default 8MiB).'),
   usedualstack: z.boolean().default(false).describe('Use the dual-stack (IPv6) endpoint.'),
   accelerate: z.boolean().default(false).describe('Use S3 Transfer Acceleration.'),
 });
@@ -48,7 +58,9 @@ export const storageSection = z
         enabled: z
           .boolean()
           .default(false)
-          .describe('Allows deleting manifests, tags and blobs (otherwise 405 `UNSUPPORTED`), as in distribution.'),
+          .describe(
+            'Allows deleting manifests, tags and blobs (otherwise 405 `UNSUPPORTED`), as in distribution.',
+          ),
       })
       .prefault({}),
     redirect: z
@@ -56,7 +68,9 @@ export const storageSection = z
         disable: z
           .boolean()
           .default(false)
-          .describe('S3: stream blobs through the registry instead of redirecting clients to presigned URLs.'),
+          .describe(
+            'S3: stream blobs through the registry instead of redirecting clients to presigned URLs.',
+          ),
       })
       .prefault({}),
     maintenance: z

@@ -11,17 +11,28 @@ const auth = z
   .strictObject({
     token: z
       .strictObject({
-        htpasswd: z.string().min(1).describe('htpasswd file of the users who sign in (bcrypt). Reloaded on SIGHUP.'),
+        htpasswd: z
+          .string()
+          .min(1)
+          .describe('htpasswd file of the users who sign in (bcrypt). Reloaded on SIGHUP.'),
         realm: z
           .url()
           .optional()
-          .describe('The token endpoint’s URL as clients reach it; served at its path. Default: `/token` on the host clients used.'),
-        service: z.string().min(1).default('wharf').describe('Service name: the challenge’s `service`, the tokens’ `aud`.'),
+          .describe(
+            'The token endpoint’s URL as clients reach it; served at its path. Default: `/token` on the host clients used.',
+          ),
+        service: z
+          .string()
+          .min(1)
+          .default('wharf')
+          .describe('Service name: the challenge’s `service`, the tokens’ `aud`.'),
         issuer: z.string().min(1).default('wharf').describe('The tokens’ `iss`.'),
         key: z
           .string()
           .optional()
-          .describe('PEM private key tokens are signed with (EC P-256 → ES256, RSA → RS256). Default: a new key per process.'),
+          .describe(
+            'PEM private key tokens are signed with (EC P-256 → ES256, RSA → RS256). Default: a new key per process.',
+          ),
         ttl: duration().default('5m').describe('Lifetime of a token.'),
       })
       .optional()
@@ -33,7 +44,10 @@ const auth = z
         'Access rules (`{users, repositories, actions}`), or a JSON file of them. Default: signed-in users pull everything and push to `<user>/**`.',
       ),
     admins: z.array(z.string()).default([]).describe('Users allowed everything.'),
-    anonymouspull: z.boolean().default(false).describe('Clients without credentials may pull every repository.'),
+    anonymouspull: z
+      .boolean()
+      .default(false)
+      .describe('Clients without credentials may pull every repository.'),
     ratelimit: z
       .union([
         z.literal(false),
@@ -43,7 +57,9 @@ const auth = z
         }),
       ])
       .default({ attempts: 10, window: '60s' })
-      .describe('Failed sign-ins allowed per client address and user per window (then 429); `false` disables.'),
+      .describe(
+        'Failed sign-ins allowed per client address and user per window (then 429); `false` disables.',
+      ),
   })
   .prefault({});
 
@@ -60,7 +76,10 @@ const features = z
       .describe('Mounts without `from` when the blob exists elsewhere (never under access control).'),
     tagsonpush: z.boolean().default(true).describe('`?tag=` on manifest pushes by digest.'),
     monolithicpost: z.boolean().default(true).describe('Single-request `POST ?digest=` uploads.'),
-    sparsemanifests: z.boolean().default(false).describe('Accept manifests whose blobs are not in the repository.'),
+    sparsemanifests: z
+      .boolean()
+      .default(false)
+      .describe('Accept manifests whose blobs are not in the repository.'),
     conditionaltagupdates: z.boolean().default(true).describe('`If-Match` / `If-None-Match` on tag pushes.'),
   })
   .prefault({});
@@ -70,9 +89,21 @@ const limits = z
     manifestmaxbytes: byteSize().default('4MiB').describe('Largest manifest accepted (413 above).'),
     blobmaxbytes: byteSize().optional().describe('Largest blob accepted (413 above). Default unlimited.'),
     chunkmaxlength: byteSize().optional().describe('Largest upload chunk (413 above). Default unlimited.'),
-    chunkminlength: byteSize().optional().describe('Advertised `OCI-Chunk-Min-Length`. Default: the storage’s.'),
-    tagsperpush: z.number().int().positive().default(100).describe('Most `?tag=` values in one push (414 above).'),
-    pagesize: z.number().int().positive().default(1000).describe('Largest page of tags, repositories or referrers.'),
+    chunkminlength: byteSize()
+      .optional()
+      .describe('Advertised `OCI-Chunk-Min-Length`. Default: the storage’s.'),
+    tagsperpush: z
+      .number()
+      .int()
+      .positive()
+      .default(100)
+      .describe('Most `?tag=` values in one push (414 above).'),
+    pagesize: z
+      .number()
+      .int()
+      .positive()
+      .default(1000)
+      .describe('Largest page of tags, repositories or referrers.'),
   })
   .prefault({});
 
