@@ -55,14 +55,6 @@ export async function serve(
     if (problem.severity === 'warning') logger.warn(fields, `configuration: ${problem.message}`);
     else logger.info(fields, `configuration: ${problem.message}`);
   }
-  logger.info(
-    {
-      file: file ?? null,
-      environment: Object.fromEntries(loaded.origins),
-      config: redact(loaded.config, secretPaths(configSchema)),
-    },
-    'effective configuration',
-  );
 
   const metrics = settings.http.debug?.metricsPath
     ? createMetrics({ driver: settings.storage.driver, repositoryLabels: settings.metrics.repositoryLabels })
@@ -164,6 +156,14 @@ export async function serve(
     );
   });
 
+  logger.info(
+    {
+      file: file ?? null,
+      environment: Object.fromEntries(loaded.origins),
+      config: redact(loaded.config, secretPaths(configSchema)),
+    },
+    'effective configuration',
+  );
   const url = urlOf(main.server, settings.http.tls !== undefined);
   const debugUrl = debug ? urlOf(debug, false) : undefined;
   logger.info({ url, debug: debugUrl }, `wharf listening on ${url}${prefix}`);

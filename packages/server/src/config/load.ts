@@ -44,7 +44,7 @@ export interface LoadOptions {
 
 /** Finds the source position of `path` (or of its deepest existing ancestor) in the file. */
 function locator(file: string, doc: Document | undefined, lines: LineCounter, origins: EnvOrigins) {
-  return (path: readonly (string | number)[]): string | undefined => {
+  return (path: readonly (string | number)[], value = false): string | undefined => {
     for (let i = path.length; i > 0; i--) {
       const origin = origins.get(path.slice(0, i).join('.'));
       if (origin) return `env ${origin}`;
@@ -60,6 +60,7 @@ function locator(file: string, doc: Document | undefined, lines: LineCounter, or
         if (!pair) break;
         offset = (pair.key as Node).range?.[0] ?? offset;
         node = pair.value;
+        if (value && key === path.at(-1)) offset = (node as Node | null)?.range?.[0] ?? offset;
       } else if (isSeq(node) && typeof key === 'number' && node.items[key]) {
         node = node.items[key];
         offset = (node as Node).range?.[0] ?? offset;
@@ -103,7 +104,10 @@ export async function loadConfig(options: LoadOptions = {}): Promise<LoadedConfi
   const file = options.file;
   let raw: RawObject = {};
   let doc: Document | undefined;
-  const fail = (): LoadedConfig => ({ settings: undefined, config: undefined, problems, origins });
+  const fail = (): LoadedConfig => {
+    sortProblems(problems);
+    return { settings: undefined, config: undefined, problems, origins };
+  };
 
   if (file !== undefined) {
     let text: string;
@@ -128,12 +132,12 @@ export async function loadConfig(options: LoadOptions = {}): Promise<LoadedConfi
     // YAML 1.1, as distribution reads it (`yes`/`no` are booleans).
     doc = parseDocument(text, { version: '1.1', lineCounter: lines, prettyErrors: false });
     for (const error of doc.errors) {
-      const pos = error.linePos?.[0];
+      const { line, col } = lines.linePos(error.pos[0]);
       problems.push({
         severity: 'error',
         path: '',
         message: error.message.split('\n')[0]!,
-        source: pos ? `${file}:${pos.line}:${pos.col}` : file,
+        source: `${file}:${line}:${col}`,
       });
     }
     if (doc.errors.length > 0) return fail();
@@ -190,7 +194,8 @@ export async function loadConfig(options: LoadOptions = {}): Promise<LoadedConfi
         severity: 'error',
         path: path.join('.'),
         message: describeIssue(issue),
-        source: locate(path),
+        // At the value, unless it is missing.
+        source: locate(path, issue.code !== 'invalid_type' || issue.input !== undefined),
       });
     }
   }
@@ -201,7 +206,21 @@ export async function loadConfig(options: LoadOptions = {}): Promise<LoadedConfi
     problems.push({ severity: 'error', ...problem, source: locate(problem.path.split('.')) });
   }
   if (!resolved.settings) return fail();
+  sortProblems(problems);
   return { settings: resolved.settings, config: parsed.data, problems, origins };
+}
+
+/** Orders problems as they appear: environment first, then by line and column in the file. */
+function sortProblems(problems: Problem[]): void {
+  const rank = (problem: Problem): [number, number] => {
+    const match = /:(\d+):(\d+)$/.exec(problem.source ?? '');
+    return match ? [Number(match[1]), Number(match[2])] : [0, 0];
+  };
+  problems.sort((a, b) => {
+    const [la, ca] = rank(a);
+    const [lb, cb] = rank(b);
+    return la - lb || ca - cb;
+  });
 }
 
 /** `source: path: message`, one line. */

@@ -15,7 +15,9 @@ import {
 } from '@wharf/test-utils';
 import { removeBucket } from '@wharf/test-utils/s3';
 
-const EXPRESS_APP_MAIN = fileURLToPath(new URL('../../../express-app/src/main.ts', import.meta.url));
+const EXPRESS_APP_MAIN = fileURLToPath(
+  new URL('../../../../examples/express-app/src/main.ts', import.meta.url),
+);
 
 /** Where a server keeps its data: the environment it gets, and how to clean up after it. */
 export interface StorageCase {
@@ -98,7 +100,7 @@ export interface RunningTarget {
   stop(): Promise<void>;
 }
 
-/** A way to serve a registry: the example server, or the Express app. */
+/** A way to serve a registry: the wharf server, or the Express app. */
 export interface Target {
   readonly name: string;
   /** Whether it requires credentials (and has a second user). */
@@ -145,9 +147,9 @@ async function launch(
 
 export const TARGETS: readonly Target[] = [
   {
-    name: 'examples/server',
+    name: 'wharf server',
     authenticated: false,
-    start: (storage) => launch(storage, undefined, {}, 'e2e'),
+    start: (storage) => launch(storage, undefined, { REGISTRY_STORAGE_DELETE_ENABLED: 'true' }, 'e2e'),
   },
   {
     name: 'examples/express-app',
