@@ -3,6 +3,7 @@ import type { RequestListener } from 'node:http';
 import {
   type AccessRule,
   basicAuth,
+  cachedVerifier,
   createTokenAuth,
   type HtpasswdUsers,
   type JsonWebKeySet,
@@ -10,6 +11,7 @@ import {
   readHtpasswdFile,
   realmFromHost,
   tokenAuth,
+  type VerifyCredentials,
 } from '@wharf/auth';
 import {
   type Authorizer,
@@ -32,22 +34,29 @@ export interface ServerAuth {
   reload(): Promise<void>;
 }
 
-/** Users from an htpasswd file that can be re-read without restarting. */
+/**
+ * Users from an htpasswd file that can be re-read without restarting. It keeps the cache of
+ * successful sign-ins itself (the auth hooks get `cacheSeconds: 0`), so a reload also forgets
+ * users who were removed or whose password changed.
+ */
 class ReloadableUsers {
-  #users: HtpasswdUsers;
-  constructor(
+  #verify: VerifyCredentials;
+  private constructor(
     readonly path: string,
     users: HtpasswdUsers,
   ) {
-    this.#users = users;
+    this.#verify = ReloadableUsers.#cached(users);
+  }
+  static #cached(users: HtpasswdUsers): VerifyCredentials {
+    return cachedVerifier((user, password) => users.verify(user, password), 60);
   }
   static async load(path: string): Promise<ReloadableUsers> {
     return new ReloadableUsers(path, await readHtpasswdFile(path));
   }
   readonly verify = (user: string, password: string): Promise<boolean> | boolean =>
-    this.#users.verify(user, password);
+    this.#verify(user, password);
   async reload(): Promise<void> {
-    this.#users = await readHtpasswdFile(this.path);
+    this.#verify = ReloadableUsers.#cached(await readHtpasswdFile(this.path));
   }
 }
 
@@ -188,7 +197,9 @@ export async function createAuth(
   const reload = () => users.reload();
 
   if (auth.kind === 'basic') {
-    return finish(basicAuth({ users, rules, rateLimit, logger, realm: auth.realm }), { reload });
+    return finish(basicAuth({ users, cacheSeconds: 0, rules, rateLimit, logger, realm: auth.realm }), {
+      reload,
+    });
   }
 
   let signingKey: string | undefined;
@@ -199,6 +210,7 @@ export async function createAuth(
   const realm = auth.realm ?? (settings.http.host ? `${settings.http.host}${tokenPath}` : undefined);
   const tokens = createTokenAuth({
     users,
+    cacheSeconds: 0,
     rules,
     rateLimit,
     logger,
