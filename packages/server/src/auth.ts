@@ -60,7 +60,7 @@ class ReloadableUsers {
   }
 }
 
-/** The rules in force: configured (or the default), plus anonymous pull and admins. */
+/** The rules in force: configured (or everything for signed-in users), plus anonymous pull and admins. */
 async function loadRules(access: Settings['access']): Promise<AccessRule[]> {
   let rules: AccessRule[];
   if (typeof access.rules === 'string') {
@@ -75,10 +75,8 @@ async function loadRules(access: Settings['access']): Promise<AccessRule[]> {
   } else if (access.rules) {
     rules = [...access.rules];
   } else {
-    rules = [
-      { users: '*', actions: ['pull', 'catalog'] },
-      { users: '*', repositories: '{user}/**', actions: ['push', 'delete'] },
-    ];
+    // As with distribution's htpasswd: whoever signs in may do everything.
+    rules = [{ users: '*', actions: ['*'] }];
   }
   if (access.anonymousPull) rules.push({ users: 'anonymous', actions: ['pull'] });
   if (access.admins.length > 0) rules.push({ users: [...access.admins], actions: ['*'] });

@@ -75,7 +75,11 @@ export function serveConfig(
   env: Record<string, string | undefined> = {},
   args: readonly string[] = [],
 ): Promise<ServerProcess> {
-  return startServer({ args: ['serve', config, ...args], env: { ...CLEARED, ...env } });
+  // Not even the helper's own HOST and PORT: the file says where to listen.
+  return startServer({
+    args: ['serve', config, ...args],
+    env: { ...CLEARED, HOST: undefined, PORT: undefined, ...env },
+  });
 }
 
 /** Parses the JSON log lines of a server's output (other lines are skipped). */

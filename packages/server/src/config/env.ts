@@ -288,6 +288,12 @@ export const LEGACY_VARIABLES: readonly LegacyVariable[] = [
   },
 ];
 
+/** The access rules of `WHARF_AUTH=basic|token` without `WHARF_AUTH_RULES`. */
+export const LEGACY_RULES = [
+  { users: '*', actions: ['pull', 'catalog'] },
+  { users: '*', repositories: '{user}/**', actions: ['push', 'delete'] },
+];
+
 const LEGACY_DRIVERS: Record<string, string> = { fs: 'filesystem', s3: 's3', memory: 'inmemory' };
 
 /** Applies the legacy variables (see {@link LEGACY_VARIABLES}) to `raw`. */

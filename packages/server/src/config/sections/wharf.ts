@@ -41,7 +41,7 @@ const auth = z
       .union([z.string(), z.array(rule)])
       .optional()
       .describe(
-        'Access rules (`{users, repositories, actions}`), or a JSON file of them. Default: signed-in users pull everything and push to `<user>/**`.',
+        'Access rules (`{users, repositories, actions}`), or a JSON file of them. Default: signed-in users may do everything, as in distribution.',
       ),
     admins: z.array(z.string()).default([]).describe('Users allowed everything.'),
     anonymouspull: z
