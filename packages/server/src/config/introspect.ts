@@ -63,9 +63,9 @@ function typeName(schema: ZodType, meta: Record<string, unknown>): string {
     case 'enum':
       return Object.values(def.entries ?? {})
         .map((value) => `\`${value}\``)
-        .join(' \\| ');
+        .join(', ');
     case 'literal':
-      return (def.values ?? []).map((value) => `\`${String(value)}\``).join(' \\| ');
+      return (def.values ?? []).map((value) => `\`${String(value)}\``).join(', ');
     case 'array':
       return `list of ${typeName(unwrap(def.element!).schema, unwrap(def.element!).meta)}`;
     case 'record':

@@ -15,6 +15,7 @@ export const configSchema = z.strictObject({
   version: z
     .union([z.literal('0.1'), z.literal(0.1)])
     .optional()
+    .meta({ typeLabel: '`0.1`' })
     .describe('Version of the format; `0.1`, as in distribution.'),
   log: logSection,
   http: httpSection,

@@ -192,7 +192,7 @@ export function resolveSettings(config: Config): { settings?: Settings; problems
       secretKey: s3.secretkey,
       sessionToken: s3.sessiontoken,
       prefix: s3.rootdirectory.replace(/^\/+/, ''),
-      forcePathStyle: s3.forcepathstyle,
+      forcePathStyle: s3.forcepathstyle ?? s3.regionendpoint !== undefined,
       skipVerify: s3.skipverify,
       partSize: bytes(s3.chunksize),
       dualStack: s3.usedualstack,

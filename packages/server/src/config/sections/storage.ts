@@ -32,8 +32,10 @@ const s3 = z.strictObject({
   skipverify: z.boolean().default(false).describe('Do not verify the S3 server’s TLS certificate.'),
   forcepathstyle: z
     .boolean()
-    .default(false)
-    .describe('Path-style addressing (`endpoint/bucket/key`), which most S3-compatible servers need.'),
+    .optional()
+    .describe(
+      'Path-style addressing (`endpoint/bucket/key`). Default: on with a `regionendpoint` (S3-compatible servers need it), off for AWS.',
+    ),
   chunksize: byteSize()
     .optional()
     .describe('Bytes per multipart part when streaming into the bucket (default 8MiB).'),
