@@ -14,13 +14,11 @@ function shownDefault(value: unknown): string {
   return `\`${JSON.stringify(value)}\``;
 }
 
+/** A Markdown table with aligned columns (as the formatter leaves it). */
 function table(head: readonly string[], rows: readonly string[][]): string {
-  return [
-    `| ${head.join(' | ')} |`,
-    `| ${head.map(() => '---').join(' | ')} |`,
-    ...rows.map((row) => `| ${row.join(' | ')} |`),
-    '',
-  ].join('\n');
+  const widths = head.map((title, i) => Math.max(3, title.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: readonly string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line), ''].join('\n');
 }
 
 /** The settings reference (a Markdown table), generated from the schema. */
