@@ -3,10 +3,12 @@ import { defineConfig } from 'tsup';
 /**
  * One ESM bundle with the workspace packages compiled in from their sources, so the server starts
  * without building (or type-declaring) the libraries first; third-party dependencies stay
- * external. `WHARF_BUNDLE_ALL=1` also inlines those: a self-contained `dist/` for a container image.
+ * external. `WHARF_BUNDLE_ALL=1` also inlines those: a self-contained directory for a container image
+ * (`WHARF_BUNDLE_OUT` names it).
  */
 export default defineConfig({
   entry: { cli: 'src/cli.ts' },
+  outDir: process.env.WHARF_BUNDLE_OUT ?? 'dist',
   format: ['esm'],
   platform: 'node',
   target: 'node20',
