@@ -271,7 +271,16 @@ describe('environment variables', () => {
     const basic = await loadConfig({
       env: { WHARF_AUTH: 'basic', WHARF_HTPASSWD: '/h', WHARF_AUTH_RATE_LIMIT: '0' },
     });
-    expect(basic.settings).toMatchObject({ auth: { kind: 'basic', htpasswd: '/h', realm: 'wharf' } });
+    expect(basic.settings).toMatchObject({
+      auth: { kind: 'basic', htpasswd: '/h', realm: 'wharf' },
+      // What WHARF_AUTH always meant without WHARF_AUTH_RULES: users push only to their namespace.
+      access: {
+        rules: [
+          { users: '*', actions: ['pull', 'catalog'] },
+          { users: '*', repositories: '{user}/**', actions: ['push', 'delete'] },
+        ],
+      },
+    });
     expect(basic.settings?.access.rateLimit).toBe(false);
   });
 

@@ -341,6 +341,8 @@ export function applyLegacyVariables(
       if (auth === 'basic')
         put(raw, origins, 'WHARF_AUTH', ['auth', 'htpasswd'], { path: htpasswd, realm: 'wharf' });
       if (auth === 'token') put(raw, origins, 'WHARF_AUTH', ['wharf', 'auth', 'token'], { htpasswd });
+      // What these variables always meant: everyone pulls, users push to their own namespace.
+      if (auth !== 'none') put(raw, origins, 'WHARF_AUTH', ['wharf', 'auth', 'rules'], LEGACY_RULES);
     }
   }
   for (const variable of LEGACY_VARIABLES) {
