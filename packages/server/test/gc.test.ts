@@ -1,6 +1,6 @@
 import { makeImage, OciClient, randomContent, startServer } from '@wharf/test-utils';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type TempDir, tempDir, wharf } from './helpers.js';
+import { debugUrlOf, metric, type TempDir, tempDir, wharf } from './helpers.js';
 
 const fsEnv = (root: string) => ({
   WHARF_STORAGE: 'fs',
@@ -29,7 +29,13 @@ describe('garbage collection from the server', () => {
       await setup.stop();
     }
     const server = await startServer({
-      env: { ...fsEnv(temp.dir), REGISTRY_WHARF_GC_INTERVAL: '200ms', REGISTRY_WHARF_GC_GRACEPERIOD: '0s' },
+      env: {
+        ...fsEnv(temp.dir),
+        REGISTRY_WHARF_GC_INTERVAL: '200ms',
+        REGISTRY_WHARF_GC_GRACEPERIOD: '0s',
+        REGISTRY_HTTP_DEBUG_ADDR: '127.0.0.1:0',
+        REGISTRY_HTTP_DEBUG_PROMETHEUS_ENABLED: 'true',
+      },
     });
     try {
       for (let i = 0; i < 100 && !/gc deleted 1 blobs/.test(server.output()); i++) {
@@ -38,6 +44,11 @@ describe('garbage collection from the server', () => {
       expect(server.output()).toMatch(/gc deleted 1 blobs/);
       const client = new OciClient(server.url);
       expect((await client.request('HEAD', `/v2/repo/blobs/${digest}`)).status).toBe(404);
+      const debug = debugUrlOf(server);
+      expect(await metric(debug, 'wharf_gc_runs_total', { kind: 'gc', result: 'ok' })).toBeGreaterThanOrEqual(
+        1,
+      );
+      expect(await metric(debug, 'wharf_gc_reclaimed_bytes_total')).toBe(1000);
     } finally {
       await server.stop();
     }
