@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import {
   hasTool,
@@ -14,6 +13,7 @@ import {
   writeOciLayout,
 } from '@wharf/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from './helpers.js';
 
 /**
  * The image the Dockerfile describes, built offline: buildah from scratch with this machine's node
@@ -23,17 +23,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const tools = hasTool('buildah') && hasTool('podman') && hasTool('skopeo') && hasTool('runc');
 const SERVER = join(REPO_ROOT, 'packages/server');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe.skipIf(!tools)('the container image', () => {
   let work: ScratchDir;
@@ -104,36 +93,26 @@ describe.skipIf(!tools)('the container image', () => {
       await buildah(['rm', ctr]);
     }
 
-    expect(
-      (
-        await podman([
-          'run',
-          '--rm',
-          '--network',
-          'host',
-          '--ulimit',
-          'nofile=1024:1024',
-          '--ulimit',
-          'nproc=1024:1024',
-          image,
-          '--version',
-        ])
-      ).stdout.trim(),
-    ).toMatch(/^\d+\.\d+\.\d+/);
+    // Host networking, and limits this sandbox allows (podman's defaults exceed its hard limits).
+    const runArgs = [
+      'run',
+      '--network',
+      'host',
+      '--ulimit',
+      'nofile=1024:1024',
+      '--ulimit',
+      'nproc=1024:1024',
+    ];
+    const version = await podman([...runArgs, '--rm', image, '--version']);
+    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
 
     const data = join(work.dir, 'volume');
     await mkdir(data);
     const [port, debugPort] = [await freePort(), await freePort()];
     container = (
       await podman([
-        'run',
+        ...runArgs,
         '-d',
-        '--network',
-        'host',
-        '--ulimit',
-        'nofile=1024:1024',
-        '--ulimit',
-        'nproc=1024:1024',
         '-v',
         `${data}:/var/lib/registry`,
         '-e',

@@ -1,7 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { hashPassword } from '@wharf/auth';
@@ -19,7 +18,7 @@ import {
 } from '@wharf/test-utils';
 import { removeBucket, s3Client } from '@wharf/test-utils/s3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { serveConfig } from './helpers.js';
+import { freePort, serveConfig } from './helpers.js';
 
 /**
  * Moving from docker-registry: same root, same config.yml, new binary. Debian's docker-registry
@@ -28,17 +27,6 @@ import { serveConfig } from './helpers.js';
 
 const tools = hasTool('docker-registry') && hasTool('skopeo');
 const PASSWORD = randomBytes(9).toString('base64url');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Runs `docker-registry serve <config>` until it answers. */
 async function dockerRegistry(
