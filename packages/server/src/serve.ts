@@ -150,7 +150,14 @@ export async function serve(
 
   process.on('SIGHUP', () => {
     Promise.all([main.reloadTls(), auth.reload()]).then(
-      () => logger.info({}, 'reloaded the TLS certificate and the htpasswd file'),
+      () =>
+        logger.info(
+          {
+            tls: settings.http.tls !== undefined,
+            htpasswd: settings.auth.kind === 'basic' || settings.auth.kind === 'issuer',
+          },
+          'reloaded the TLS certificate and the htpasswd file',
+        ),
       (err: unknown) =>
         logger.error({ err }, 'reload failed; still serving with the previous certificate and users'),
     );

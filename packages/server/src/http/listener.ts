@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, RequestListener, ServerResponse } from 'node:http';
 import { type AccessLogFields, pathOf } from '../access-log.js';
 import { type Readiness, serveHealth } from '../health.js';
@@ -45,15 +46,18 @@ function logWhenDone(
   quiet: boolean,
 ): void {
   const start = process.hrtime.bigint();
+  // As the registry does for its own requests: the client's id when it is a short printable token.
+  const given = req.headers['x-request-id'];
+  const reqId = typeof given === 'string' && /^[\x21-\x7e]{1,128}$/.test(given) ? given : randomUUID();
+  res.setHeader('X-Request-Id', reqId);
   let bytesIn = 0;
   req.on('data', (chunk: Buffer) => {
     bytesIn += chunk.byteLength;
   });
   res.once('close', () => {
-    const header = res.getHeader('x-request-id');
     access(
       {
-        reqId: typeof header === 'string' ? header : '',
+        reqId,
         method: req.method ?? 'GET',
         path,
         status: res.statusCode,

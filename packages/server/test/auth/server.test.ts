@@ -128,6 +128,10 @@ describe('the server with token auth configured in full', () => {
     const good = await token(basicHeader('alice'), 'repository:team/app:pull');
     const output = server.output();
     expect(output).toContain('authentication failed');
+    // The token endpoint's requests are in the access log too, with a request id and no query.
+    const tokenLines = logLines(output).filter((line) => line.access === true && line.path === '/auth/token');
+    expect(tokenLines.map((line) => line.status)).toEqual(expect.arrayContaining([401, 429, 200]));
+    for (const line of tokenLines) expect(line.reqId).toMatch(/^[0-9a-f-]{36}$/);
     for (const secret of [USERS.alice, USERS.bob, 'guess-0', good.token, good.token.split('.')[2]!]) {
       expect(output.includes(secret)).toBe(false);
     }
