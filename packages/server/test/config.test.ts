@@ -267,6 +267,8 @@ describe('environment variables', () => {
       },
       gc: { interval: 3600_000, gracePeriod: 300_000, deleteUntagged: true },
       uploadPurging: { maxAge: 2 * 86_400_000 },
+      // As before the configuration file: deletes allowed.
+      features: { deleteManifests: true, deleteTags: true, deleteBlobs: true },
     });
     const basic = await loadConfig({
       env: { WHARF_AUTH: 'basic', WHARF_HTPASSWD: '/h', WHARF_AUTH_RATE_LIMIT: '0' },

@@ -314,6 +314,10 @@ export function applyLegacyVariables(
       });
     } else {
       selectDriver(raw, origins, 'WHARF_STORAGE', driver);
+      // The server allowed deletes when it was configured by these variables.
+      if (getPath(raw, ['storage', 'delete', 'enabled']) === undefined) {
+        put(raw, origins, 'WHARF_STORAGE', ['storage', 'delete', 'enabled'], true);
+      }
       if (driver === 's3') {
         // The defaults the variables had: path-style addressing, no redirects, bucket "wharf".
         const s3 = getPath(raw, ['storage', 's3']) as RawObject;

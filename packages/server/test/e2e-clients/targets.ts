@@ -149,7 +149,7 @@ export const TARGETS: readonly Target[] = [
   {
     name: 'wharf server',
     authenticated: false,
-    start: (storage) => launch(storage, undefined, { REGISTRY_STORAGE_DELETE_ENABLED: 'true' }, 'e2e'),
+    start: (storage) => launch(storage, undefined, {}, 'e2e'),
   },
   {
     name: 'examples/express-app',
