@@ -62,18 +62,23 @@ export async function serve(
   const storage = await step('storage', () => createStorage(settings.storage));
   const auth = await step('authentication', () => createAuth(settings, logger, metrics?.authFailure));
   const prefix = settings.http.prefix;
-  const observer: RegistryObserver = {
-    requestStarted: metrics?.observer.requestStarted,
-    requestFinished: (event) => {
-      metrics?.observer.requestFinished?.(event);
-      if (settings.log.accessLog) logAccess(logger, accessFieldsOf(event, prefix));
-    },
-    storageOperation: metrics?.observer.storageOperation,
-  };
+  // Only what is used: without an access log or metrics, core counts and times nothing.
+  const observer: RegistryObserver | undefined =
+    metrics || settings.log.accessLog
+      ? {
+          requestStarted: metrics?.observer.requestStarted,
+          requestFinished: (event) => {
+            metrics?.observer.requestFinished?.(event);
+            if (settings.log.accessLog) logAccess(logger, accessFieldsOf(event, prefix));
+          },
+          storageOperation: metrics?.observer.storageOperation,
+        }
+      : undefined;
+
   const registry = createRegistry({
     storage: storage.storage,
     logger,
-    observer,
+    ...(observer ? { observer } : {}),
     features: settings.features,
     limits: settings.limits,
     redirectExpiresIn: settings.redirectExpiresIn,
