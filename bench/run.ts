@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { benchEvents } from './events.js';
 import { send, sha256 } from './lib/http.js';
 import { BenchBuckets, s3Endpoint } from './lib/s3.js';
 import {
@@ -246,12 +247,19 @@ async function main(): Promise<void> {
       const huge = randomBytes(HUGE);
       await measureAll('rss', 'MiB', registries, (target, rep) => scenarioRss(target, huge, rep));
     }
+
+    // 7. Push throughput with one event endpoint against the same without (bench/events.ts).
+    if (wanted('events')) {
+      for (const [scenario, byVariant] of await benchEvents(WORK, { quick, reps }))
+        for (const [name, list] of byVariant)
+          record(scenario, name, scenario === 'events-push' ? 'MiB/s' : 'req/s', list);
+    }
   } finally {
     for (const target of stoppers) await target.stop();
     await buckets?.removeAll();
   }
   await report(
-    registries.map((t) => t.name),
+    [...registries.map((t) => t.name), ...(results.has('events-push') ? ['wharf-fs+endpoint'] : [])],
     [...new Set([...baselines.put, ...baselines.get])].map((t) => t.name),
   );
   await rm(WORK, { recursive: true, force: true });
@@ -323,6 +331,18 @@ function checks(names: string[]): Check[] {
     add(`GET manifest / ${peer}`, get('manifest', wharf), get('manifest', peer), goals.manifest);
     add(`small blobs / ${peer}`, get('small', wharf), get('small', peer), goals.small);
     add(`same blob / ${peer}`, get('same-blob', wharf), get('same-blob', peer), goals.same);
+    add(
+      'push with an event endpoint / without',
+      get('events-push', `${wharf}+endpoint`),
+      get('events-push', wharf),
+      0.95,
+    );
+    add(
+      'small pushes with an event endpoint / without',
+      get('events-small', `${wharf}+endpoint`),
+      get('events-small', wharf),
+      0.95,
+    );
     const rss = get('rss', wharf);
     if (rss !== undefined)
       out.push({

@@ -1,4 +1,9 @@
-import { RegistryError } from './errors.js';
+import { OptionsError } from './errors.js';
+import { buildDispatcher, type EventDispatcher, resolveSource } from './events/pipeline.js';
+import { EventRecorder } from './events/recorder.js';
+import type { RegistryEventData } from './events/types.js';
+import { refusalError } from './http/refusal.js';
+import type { RouteMiddleware, RouteName } from './http/route.js';
 import type { RegistryRequest } from './http/types.js';
 import { type Logger, resolveLogger } from './logging.js';
 import { instrumentStorage, notify, type RegistryObserver } from './observe.js';
@@ -20,10 +25,12 @@ import { ByteCache } from './util/byte-cache.js';
 /** What is known about a request as it is handled, for logs, metrics and events. */
 export interface RequestScope {
   readonly requestId: string;
-  route: string | undefined;
+  route: RouteName | undefined;
   action: RegistryAction | undefined;
   repository: string | undefined;
   user: string | undefined;
+  /** The request's events, recorded before its response is returned. */
+  readonly events: RegistryEvent[];
 }
 
 /** Everything a request handler needs: resolved options and the shared services. */
@@ -41,11 +48,14 @@ export interface RegistryContext {
   scopeOf(request: RegistryRequest): RequestScope | undefined;
   /** Opens the scope of a request; `handle` calls it once per request. */
   openScope(request: RegistryRequest, requestId: string): RequestScope;
-  /**
-   * Throws `UNAUTHORIZED` / `DENIED` unless the hook allows the action; records the action,
-   * repository and user in the request's scope.
-   */
-  authorize(request: RegistryRequest, action: RegistryAction, repository?: string): Promise<void>;
+  /** Throws `UNAUTHORIZED` / `DENIED` unless the hook allows the action; resolves the user it named. */
+  authorize(
+    request: RegistryRequest,
+    action: RegistryAction,
+    repository?: string,
+  ): Promise<string | undefined>;
+  /** Wrappers around every route's handling, outermost first (`RegistryOptions.middleware`). */
+  readonly middleware: readonly RouteMiddleware[];
   /** Whether the hook allows a check made on behalf of another request (it degrades instead of failing). */
   allows(
     request: RegistryRequest,
@@ -57,8 +67,17 @@ export interface RegistryContext {
   readonly manifestBytes: ByteCache;
   /** Whether access control is configured (an `authorize` hook). */
   readonly guarded: boolean;
-  /** Delivers an event without letting the listener affect the response. */
-  emit(event: RegistryEvent): void;
+  /**
+   * Reports an event. In a request's context ({@link forRequest}) it joins the request's events,
+   * which `handle` records before answering; elsewhere it is recorded at once, in the background.
+   */
+  emit(event: RegistryEventData): void;
+  /** The request's own context: the same services, with `emit` collecting into its scope. */
+  forRequest(request: RegistryRequest, scope: RequestScope): RegistryContext;
+  /** Stamps and publishes events (outbox, then `onEvent`). */
+  readonly recorder: EventRecorder;
+  /** The durable event pipeline, when endpoints are configured. */
+  readonly events: EventDispatcher | undefined;
 }
 
 /** Resolves `createRegistry` options into a {@link RegistryContext}. */
@@ -74,7 +93,28 @@ export function createContext(options: RegistryOptions): RegistryContext {
   limits.chunkMinLength = Math.max(limits.chunkMinLength, storage.uploads.minChunkLength ?? 0);
   const features: RegistryFeatures = { ...DEFAULT_FEATURES, ...options.features };
   const hook = options.authorize;
-  const onEvent = options.onEvent;
+  const eventOptions = options.events ?? {};
+  const eventStore = storage.events;
+  if ((eventOptions.endpoints?.length ?? 0) > 0 && !eventStore) {
+    throw new OptionsError(
+      'createRegistry',
+      'events.endpoints',
+      'need a storage with an event store (storage.events)',
+    );
+  }
+  const events =
+    eventStore && (eventOptions.endpoints?.length ?? 0) > 0
+      ? buildDispatcher(eventOptions, eventStore, logger, 'createRegistry')
+      : undefined;
+  const recorder = new EventRecorder({
+    source: events?.source ?? resolveSource(eventOptions.source),
+    dispatcher: events,
+    onEvent: options.onEvent,
+    pulls: eventOptions.pulls ?? false,
+    blobs: storage.blobs,
+    manifestMaxBytes: limits.manifestMaxBytes,
+    logger,
+  });
 
   async function decide(
     request: RegistryRequest,
@@ -91,7 +131,7 @@ export function createContext(options: RegistryOptions): RegistryContext {
     });
   }
 
-  return {
+  const context: RegistryContext = {
     storage,
     observer,
     scopeOf: (request) => scopes.get(request),
@@ -102,6 +142,7 @@ export function createContext(options: RegistryOptions): RegistryContext {
         action: undefined,
         repository: undefined,
         user: undefined,
+        events: [],
       };
       scopes.set(request, scope);
       return scope;
@@ -114,38 +155,33 @@ export function createContext(options: RegistryOptions): RegistryContext {
     manifestBytes: new ByteCache(32 * 1024 * 1024, 1024 * 1024),
     guarded: hook !== undefined,
     async authorize(request, action, repository) {
-      const scope = scopes.get(request);
-      if (scope) {
-        scope.action = action;
-        scope.repository = repository;
-      }
       const decision = await decide(request, action, repository);
-      if (decision === true || (typeof decision === 'object' && decision.allow)) {
-        if (scope && typeof decision === 'object' && decision.user !== undefined) scope.user = decision.user;
-        return;
-      }
-      if (decision === false) throw new RegistryError('DENIED');
-      if (decision.status === 401) {
-        throw new RegistryError('UNAUTHORIZED', {
-          ...(decision.message ? { message: decision.message } : {}),
-          headers: { 'WWW-Authenticate': decision.challenge ?? 'Basic realm="wharf"' },
-        });
-      }
-      throw new RegistryError('DENIED', decision.message ? { message: decision.message } : {});
+      if (decision === true) return undefined;
+      if (typeof decision === 'object' && decision.allow) return decision.user;
+      throw refusalError(decision, action, repository);
     },
+    middleware: [...(options.middleware ?? [])],
     async allows(request, action, repository, purpose) {
       const decision = await decide(request, action, repository, purpose);
       return decision === true || (typeof decision === 'object' && decision.allow);
     },
-    emit(event) {
-      if (!onEvent) return;
-      try {
-        Promise.resolve(onEvent(event)).catch((err: unknown) =>
-          logger.warn({ err }, 'event listener failed'),
-        );
-      } catch (err) {
-        logger.warn({ err }, 'event listener failed');
-      }
+    recorder,
+    events,
+    emit(data) {
+      if (!recorder.active) return;
+      recorder
+        .publish([recorder.stamp(data)])
+        .catch((err: unknown) => logger.error({ err }, 'event not recorded'));
+    },
+    forRequest(request, scope) {
+      if (!recorder.active) return context;
+      return {
+        ...context,
+        emit(data) {
+          scope.events.push(recorder.stamp(data, { request, requestId: scope.requestId, user: scope.user }));
+        },
+      };
     },
   };
+  return context;
 }

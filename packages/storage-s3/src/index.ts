@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import type { RegistryStorage } from '@wharf/core';
+import type { EventStore, RegistryStorage } from '@wharf/core';
 import { AwsObjectStore } from './objects/aws.js';
 import { MinioObjectStore } from './objects/minio.js';
 import type { ObjectStore } from './objects/types.js';
@@ -28,9 +28,14 @@ export const S3_COMPATIBLE_CLIENT_CONFIG = {
   responseChecksumValidation: 'WHEN_REQUIRED',
 } as const;
 
-/** The three stores on a bucket, and a `close()` for the shutdown path. */
+/** The stores on a bucket, and a `close()` for the shutdown path. */
 export interface S3Storage extends RegistryStorage {
-  /** Releases cached state. The client stays open (it belongs to the caller). */
+  /** The event outbox, under `_wharf/events/`. */
+  readonly events: EventStore;
+  /**
+   * Waits for writes still running behind responses, withdraws this replica's deletion
+   * announcement and releases cached state. The client stays open (it belongs to the caller).
+   */
   close(): Promise<void>;
 }
 

@@ -6,6 +6,7 @@ import { Keys } from './keys.js';
 import { S3MetadataStore } from './metadata-store.js';
 import type { ObjectStore } from './objects/types.js';
 import { type ResolvedS3Options, resolveSettings, type StorageSettings } from './options.js';
+import { S3EventStore } from './outbox.js';
 import { S3UploadStore } from './upload-store.js';
 import { KeyedLock } from './util.js';
 import { BufferPool } from './writer.js';
@@ -54,6 +55,7 @@ export function assemble(store: ObjectStore, settings: ResolvedS3Options): S3Sto
     blobs,
     uploads,
     metadata,
+    events: new S3EventStore(store, keys.root, settings.conditionalWrites !== false),
     async close() {
       await uploads.close();
       await facts.close();
