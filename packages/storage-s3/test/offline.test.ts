@@ -50,6 +50,8 @@ describe('S3 storage on the in-memory object store', () => {
   defineStoreConformanceSuite({
     name: 's3 in memory, no conditional writes',
     create: harness({ conditionalWrites: false, hooks: latency(2), pageSize: 7 }, 'auto'),
+    // Without conditional writes the outbox's create-only writes cannot be exact (see S3EventStore).
+    eventStore: false,
   });
   defineGcSuite({ name: 's3 in memory', create: harness({ hooks: latency(2) }, 'auto') });
   defineOciConformanceSuite({
