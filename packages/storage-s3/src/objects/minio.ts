@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { ByteWindow } from '@wharf/core';
+import { type ByteWindow, nodeStreamBody } from '@wharf/core';
 import { asBuffer } from '../util.js';
 import { S3RequestError } from './errors.js';
 import { encodeKey, uriEncode } from './sigv4.js';
@@ -146,17 +146,7 @@ export class MinioObjectStore implements ObjectStore {
       await drain(res);
       return null;
     }
-    if (signal) {
-      const onAbort = (): void => {
-        res.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-      };
-      if (signal.aborted) onAbort();
-      else {
-        signal.addEventListener('abort', onAbort, { once: true });
-        res.once('close', () => signal.removeEventListener('abort', onAbort));
-      }
-    }
-    return res;
+    return nodeStreamBody(res, signal);
   }
 
   async put(key: string, body: Uint8Array, opts: PutOptions = {}): Promise<boolean> {
