@@ -120,7 +120,7 @@ export async function startWharf(
   const dist = join(ROOT, 'examples/server/dist/main.js');
   const args = existsSync(dist)
     ? [dist]
-    : ['--conditions=source', '--import', 'tsx', join(ROOT, 'examples/server/src/main.ts')];
+    : ['--conditions=@wharf/source', '--import', 'tsx', join(ROOT, 'examples/server/src/main.ts')];
   return launch(
     name,
     process.execPath,

@@ -10,7 +10,7 @@ const MAIN = join(REPO_ROOT, 'examples/server/src/main.ts');
 async function gcCommand(root: string, ...args: string[]): Promise<string> {
   const { stdout } = await run(
     process.execPath,
-    ['--conditions=source', '--import', 'tsx', MAIN, 'gc', ...args],
+    ['--conditions=@wharf/source', '--import', 'tsx', MAIN, 'gc', ...args],
     {
       cwd: REPO_ROOT,
       env: { WHARF_STORAGE: 'fs', WHARF_ROOT: root },
