@@ -106,7 +106,7 @@ export function wharf<Req extends IncomingMessage = IncomingMessage>(
   // Computed here, where the host's request and response are at hand, and looked up by the node
   // adapter when it builds the registry request (synchronously, within `handler(req, res)`).
   const contexts = new WeakMap<IncomingMessage, unknown>();
-  const handler = createHandler(target, {
+  const handler = createHandler<IncomingMessage>(target, {
     context: context ? (req) => contexts.get(req) : (req) => req,
   });
   return (req, res, next) => {
