@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { consoleLogger } from '@wharf/core';
 // The same configuration and storage selection as the standalone server (PORT, HOST,
 // WHARF_STORAGE=memory|fs|s3, WHARF_ROOT, S3_*).
 import { readConfig } from '../../server/src/config.js';
@@ -14,10 +15,7 @@ const { storage, close } = await createStorage(config);
 const { app } = createApp({
   users,
   storage,
-  logger: {
-    warn: (message, fields) => console.warn(message, fields ?? ''),
-    error: (message, fields) => console.error(message, fields ?? ''),
-  },
+  logger: consoleLogger({ level: 'warn' }),
 });
 
 const server = createServer(app);

@@ -138,7 +138,10 @@ export async function createAuth(config: AuthConfig, logger: Partial<Logger>): P
   if (config.tokenKey) {
     signingKey = await readFile(config.tokenKey, 'utf8');
   } else {
-    logger.warn?.('WHARF_TOKEN_KEY is not set: tokens are signed with an ephemeral key (this process only)');
+    logger.warn?.(
+      {},
+      'WHARF_TOKEN_KEY is not set: tokens are signed with an ephemeral key (this process only)',
+    );
   }
   const realm = config.realm;
   let tokenPath = '/token';

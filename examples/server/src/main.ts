@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createRegistry } from '@wharf/core';
+import { consoleLogger, createRegistry } from '@wharf/core';
 import { createHandler } from '@wharf/http-node';
 import { createAuth } from './auth.js';
 import { readConfig } from './config.js';
@@ -12,10 +12,7 @@ import { createStorage } from './storage.js';
 const config = readConfig();
 const gcSettings = readGcSettings();
 const { storage, close } = await createStorage(config);
-const logger = {
-  warn: (message: string, fields?: Record<string, unknown>) => console.warn(message, fields ?? ''),
-  error: (message: string, fields?: Record<string, unknown>) => console.error(message, fields ?? ''),
-};
+const logger = consoleLogger({ level: 'warn' });
 const auth = await createAuth(config.auth, logger);
 const registry = createRegistry({
   storage,

@@ -32,7 +32,7 @@ export class Authenticator {
   async authenticate(user: string, password: string, address: string): Promise<Authentication> {
     const retryAfter = this.#limiter?.retryAfter(address, user) ?? 0;
     if (retryAfter > 0) {
-      this.#logger?.warn?.('authentication rate limited', { address, retryAfter });
+      this.#logger?.warn?.({ address, retryAfter }, 'authentication rate limited');
       return { ok: false, retryAfter };
     }
     let ok: boolean;
@@ -40,15 +40,15 @@ export class Authenticator {
       ok = await this.#verify(user, password);
     } catch (error) {
       // Neither the client nor the log gets the source's error: it might quote its input.
-      this.#logger?.error?.('user verification failed', {
-        address,
-        error: error instanceof Error ? error.name : 'error',
-      });
+      this.#logger?.error?.(
+        { address, error: error instanceof Error ? error.name : 'error' },
+        'user verification failed',
+      );
       throw new RegistryError('UNKNOWN', { message: 'authentication is unavailable' });
     }
     if (ok) return { ok: true, user };
     this.#limiter?.fail(address, user);
-    this.#logger?.warn?.('authentication failed', { address });
+    this.#logger?.warn?.({ address }, 'authentication failed');
     return { ok: false };
   }
 }

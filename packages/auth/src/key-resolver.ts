@@ -84,10 +84,10 @@ function remoteJwks(
       fetchedAt = Date.now();
     } catch (error) {
       // Keep the keys we had: a JWKS endpoint hiccup must not lock everyone out.
-      options.logger?.warn?.('could not refresh the JWKS', {
-        url,
-        error: error instanceof Error ? error.message : String(error),
-      });
+      options.logger?.warn?.(
+        { url, error: error instanceof Error ? error.message : String(error) },
+        'could not refresh the JWKS',
+      );
     }
   }
 

@@ -89,7 +89,7 @@ export function tokenAuth(options: TokenAuthOptions): Authorizer {
         (claims) => ({ claims }),
         (error: unknown) => {
           if (error instanceof TokenError) {
-            logger?.debug?.('token rejected', { reason: error.reason });
+            logger?.debug?.({ reason: error.reason }, 'token rejected');
             return { error };
           }
           throw error;

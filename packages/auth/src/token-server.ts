@@ -265,11 +265,10 @@ export function createTokenIssuer(options: TokenIssuerOptions): TokenIssuer {
     }
 
     const { claims, ...body } = await issue(user, scopes);
-    logger?.info?.('token issued', {
-      user: user ?? '(anonymous)',
-      address,
-      access: claims.access.map(formatAccess),
-    });
+    logger?.info?.(
+      { user: user ?? '(anonymous)', address, access: claims.access.map(formatAccess) },
+      'token issued',
+    );
     return { status: 200, headers: { ...JSON_HEADERS }, body: JSON.stringify(body) };
   }
 
@@ -295,7 +294,7 @@ export function createTokenIssuer(options: TokenIssuerOptions): TokenIssuer {
     };
     respond(request)
       .catch((error: unknown) => {
-        logger?.error?.('token request failed', { error: error instanceof Error ? error.name : 'error' });
+        logger?.error?.({ error: error instanceof Error ? error.name : 'error' }, 'token request failed');
         return errorResponse(500, 'UNKNOWN', 'internal server error');
       })
       .then((response) => {

@@ -43,9 +43,9 @@ export function capturingLogger(): { logger: Logger; lines: string[] } {
   const lines: string[] = [];
   const log =
     (level: string) =>
-    (message: string, fields?: Record<string, unknown>): void => {
+    (fields: Record<string, unknown>, message: string): void => {
       lines.push(
-        `${level} ${message} ${JSON.stringify(fields ?? {}, (_k, v: unknown) => (v instanceof Error ? { name: v.name, message: v.message, stack: v.stack } : v))}`,
+        `${level} ${message} ${JSON.stringify(fields, (_k, v: unknown) => (v instanceof Error ? { name: v.name, message: v.message, stack: v.stack } : v))}`,
       );
     };
   return {

@@ -1,10 +1,11 @@
 import { RegistryError } from './errors.js';
 import type { RegistryRequest } from './http/types.js';
+import { type Logger, resolveLogger } from './logging.js';
+import { instrumentStorage, notify, type RegistryObserver } from './observe.js';
 import {
   type AuthDecision,
   DEFAULT_FEATURES,
   DEFAULT_LIMITS,
-  type Logger,
   type RegistryAction,
   type RegistryEvent,
   type RegistryFeatures,
@@ -16,16 +17,34 @@ import type { RegistryStorage } from './stores/types.js';
 import { LiveHashers } from './uploads/hashing.js';
 import { ByteCache } from './util/byte-cache.js';
 
+/** What is known about a request as it is handled, for logs, metrics and events. */
+export interface RequestScope {
+  readonly requestId: string;
+  route: string | undefined;
+  action: RegistryAction | undefined;
+  repository: string | undefined;
+  user: string | undefined;
+}
+
 /** Everything a request handler needs: resolved options and the shared services. */
 export interface RegistryContext {
+  /** The stores, instrumented when the observer wants storage timings. */
   readonly storage: RegistryStorage;
+  readonly observer: RegistryObserver;
   readonly limits: Readonly<RegistryLimits>;
   readonly features: Readonly<RegistryFeatures>;
   readonly logger: Logger;
   readonly redirectExpiresIn: number;
   /** Live upload hashers of this process (an optimisation; see `uploads/hashing.ts`). */
   readonly liveHashers: LiveHashers;
-  /** Throws `UNAUTHORIZED` / `DENIED` unless the hook allows the action. */
+  /** The scope of a request being handled (`handle` opens it). */
+  scopeOf(request: RegistryRequest): RequestScope | undefined;
+  /** Opens the scope of a request; `handle` calls it once per request. */
+  openScope(request: RegistryRequest, requestId: string): RequestScope;
+  /**
+   * Throws `UNAUTHORIZED` / `DENIED` unless the hook allows the action; records the action,
+   * repository and user in the request's scope.
+   */
   authorize(request: RegistryRequest, action: RegistryAction, repository?: string): Promise<void>;
   /** Whether the hook allows a check made on behalf of another request (it degrades instead of failing). */
   allows(
@@ -42,17 +61,15 @@ export interface RegistryContext {
   emit(event: RegistryEvent): void;
 }
 
-const noop = (): void => {};
-
 /** Resolves `createRegistry` options into a {@link RegistryContext}. */
 export function createContext(options: RegistryOptions): RegistryContext {
-  const storage = options.storage ?? createMemoryStorage();
-  const logger: Logger = {
-    debug: options.logger?.debug?.bind(options.logger) ?? noop,
-    info: options.logger?.info?.bind(options.logger) ?? noop,
-    warn: options.logger?.warn?.bind(options.logger) ?? noop,
-    error: options.logger?.error?.bind(options.logger) ?? noop,
-  };
+  const logger: Logger = resolveLogger(options.logger);
+  const observer = options.observer ?? {};
+  const storage = instrumentStorage(
+    options.storage ?? createMemoryStorage(),
+    observer.storageOperation && ((event) => notify(logger, observer.storageOperation, event, observer)),
+  );
+  const scopes = new WeakMap<RegistryRequest, RequestScope>();
   const limits: RegistryLimits = { ...DEFAULT_LIMITS, ...options.limits };
   limits.chunkMinLength = Math.max(limits.chunkMinLength, storage.uploads.minChunkLength ?? 0);
   const features: RegistryFeatures = { ...DEFAULT_FEATURES, ...options.features };
@@ -76,6 +93,19 @@ export function createContext(options: RegistryOptions): RegistryContext {
 
   return {
     storage,
+    observer,
+    scopeOf: (request) => scopes.get(request),
+    openScope(request, requestId) {
+      const scope: RequestScope = {
+        requestId,
+        route: undefined,
+        action: undefined,
+        repository: undefined,
+        user: undefined,
+      };
+      scopes.set(request, scope);
+      return scope;
+    },
     limits,
     features,
     logger,
@@ -84,8 +114,16 @@ export function createContext(options: RegistryOptions): RegistryContext {
     manifestBytes: new ByteCache(32 * 1024 * 1024, 1024 * 1024),
     guarded: hook !== undefined,
     async authorize(request, action, repository) {
+      const scope = scopes.get(request);
+      if (scope) {
+        scope.action = action;
+        scope.repository = repository;
+      }
       const decision = await decide(request, action, repository);
-      if (decision === true || (typeof decision === 'object' && decision.allow)) return;
+      if (decision === true || (typeof decision === 'object' && decision.allow)) {
+        if (scope && typeof decision === 'object' && decision.user !== undefined) scope.user = decision.user;
+        return;
+      }
       if (decision === false) throw new RegistryError('DENIED');
       if (decision.status === 401) {
         throw new RegistryError('UNAUTHORIZED', {
@@ -102,11 +140,11 @@ export function createContext(options: RegistryOptions): RegistryContext {
     emit(event) {
       if (!onEvent) return;
       try {
-        Promise.resolve(onEvent(event)).catch((error: unknown) =>
-          logger.warn('event listener failed', { error }),
+        Promise.resolve(onEvent(event)).catch((err: unknown) =>
+          logger.warn({ err }, 'event listener failed'),
         );
-      } catch (error) {
-        logger.warn('event listener failed', { error });
+      } catch (err) {
+        logger.warn({ err }, 'event listener failed');
       }
     },
   };

@@ -1,3 +1,12 @@
+import {
+  type InvalidKeyError,
+  isStoreError,
+  type OffsetMismatchError,
+  type StoreConflictError,
+  type StoreKeyKind,
+  type UploadNotFoundError,
+} from './stores/errors.js';
+
 /**
  * Error codes from the OCI distribution spec ("Error Codes"), plus `UNKNOWN` for server-side
  * failures (5xx responses are outside the spec's 4xx body rules).
@@ -102,19 +111,25 @@ export class RegistryError extends Error {
   }
 }
 
-/**
- * Thrown by an {@link UploadStore} when a write or commit names an offset or size that no longer
- * matches the session (a stale or racing writer). Rendered as `416` with the session's current
- * `Range`.
- */
-export class UploadOffsetError extends RegistryError {
-  /** The number of bytes the session actually holds. */
-  readonly currentSize: number;
+/** An upload's `Range` header: `0-<last byte>`; an empty upload reports `0-0`, as distribution does. */
+export function uploadRange(size: number): string {
+  return `0-${Math.max(size - 1, 0)}`;
+}
 
-  constructor(currentSize: number, message = 'chunk does not start at the end of the upload') {
-    super('BLOB_UPLOAD_INVALID', { status: 416, message, detail: { size: currentSize } });
-    this.currentSize = currentSize;
-  }
+/**
+ * The 416 a client gets when its chunk or commit names an offset the upload no longer has: the
+ * spec's `BLOB_UPLOAD_INVALID` with the session's current `Range`, so the client can resume.
+ */
+export function uploadOffsetError(
+  currentSize: number,
+  message = 'chunk does not start at the end of the upload',
+): RegistryError {
+  return new RegistryError('BLOB_UPLOAD_INVALID', {
+    status: 416,
+    message,
+    detail: { size: currentSize },
+    headers: { Range: uploadRange(currentSize) },
+  });
 }
 
 /** True for a {@link RegistryError}, including one from another copy of this package. */
@@ -128,13 +143,47 @@ export function isRegistryError(error: unknown): error is RegistryError {
   );
 }
 
+const INVALID_KEY_CODES: Record<StoreKeyKind, ErrorCode> = {
+  repository: 'NAME_INVALID',
+  digest: 'DIGEST_INVALID',
+  tag: 'MANIFEST_INVALID',
+  upload: 'BLOB_UPLOAD_UNKNOWN',
+};
+
+/** The one place where storage outcomes become the spec's codes. */
+function fromStoreError(
+  error: UploadNotFoundError | OffsetMismatchError | InvalidKeyError | StoreConflictError,
+): RegistryError {
+  switch (error.kind) {
+    case 'upload-not-found':
+      return new RegistryError('BLOB_UPLOAD_UNKNOWN', { cause: error });
+    case 'offset-mismatch':
+      return uploadOffsetError(error.currentSize, error.message);
+    case 'invalid-key':
+      return new RegistryError(INVALID_KEY_CODES[error.keyKind], {
+        message: error.message,
+        detail: { [error.keyKind]: error.value },
+        cause: error,
+      });
+    case 'conflict':
+      return new RegistryError('UNKNOWN', {
+        status: 503,
+        message: 'a concurrent write won; retry',
+        headers: { 'Retry-After': '1' },
+        cause: error,
+      });
+  }
+}
+
 /**
- * Maps any thrown value to a {@link RegistryError}. Known Node system errors of the storage layer
+ * Maps any thrown value to a {@link RegistryError}. Store errors become the spec's codes (an
+ * offset mismatch is 416 with the session's `Range`, a missing session `BLOB_UPLOAD_UNKNOWN`). Known Node system errors of the storage layer
  * become meaningful 5xx responses (disk full → 507, descriptor exhaustion → 503 with Retry-After);
  * everything else is a 500 whose cause is kept for the logger only.
  */
 export function toRegistryError(error: unknown): RegistryError {
   if (isRegistryError(error)) return error;
+  if (isStoreError(error)) return fromStoreError(error);
   const sys = (error as { code?: unknown } | null)?.code;
   if (sys === 'ENOSPC' || sys === 'EDQUOT') {
     return new RegistryError('UNKNOWN', { status: 507, message: 'insufficient storage', cause: error });
@@ -148,4 +197,23 @@ export function toRegistryError(error: unknown): RegistryError {
     });
   }
   return new RegistryError('UNKNOWN', { cause: error });
+}
+
+/**
+ * A factory (`createRegistry`, `createFsStorage`, `createHandler`, …) was given an option it cannot
+ * use. Thrown where the options enter, before anything starts, and names the option and the problem:
+ * `createFsStorage: option "root" must be a non-empty path`.
+ */
+export class OptionsError extends Error {
+  override readonly name = 'OptionsError';
+  /** The factory that refused its options. */
+  readonly factory: string;
+  /** The option's path, e.g. `limits.pageSize`. */
+  readonly option: string;
+
+  constructor(factory: string, option: string, problem: string) {
+    super(`${factory}: option "${option}" ${problem}`);
+    this.factory = factory;
+    this.option = option;
+  }
 }

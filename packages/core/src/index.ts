@@ -8,12 +8,29 @@
 export {
   type ErrorCode,
   isRegistryError,
+  OptionsError,
   RegistryError,
   type RegistryErrorOptions,
-  UploadOffsetError,
+  toRegistryError,
+  uploadOffsetError,
 } from './errors.js';
 export type { GcOptions, GcProgress, GcReport } from './gc/types.js';
 export type { HeaderLookup, RegistryRequest, RegistryResponse } from './http/types.js';
+export {
+  type ConsoleLike,
+  type ConsoleLoggerOptions,
+  consoleLogger,
+  type LogFields,
+  type Logger,
+  type LogLevel,
+} from './logging.js';
+export type {
+  RegistryObserver,
+  RequestFinishedEvent,
+  RequestStartedEvent,
+  StorageOperationEvent,
+  StoreName,
+} from './observe.js';
 export {
   DIGEST_ALGORITHMS,
   type DigestAlgorithm,
@@ -30,7 +47,6 @@ export type {
   AuthDecision,
   AuthorizeContext,
   Authorizer,
-  Logger,
   RegistryAction,
   RegistryEvent,
   RegistryFeatures,
@@ -39,6 +55,16 @@ export type {
 } from './options.js';
 export { DEFAULT_FEATURES, DEFAULT_LIMITS } from './options.js';
 export { createRegistry, type Registry } from './registry.js';
+export {
+  InvalidKeyError,
+  isStoreError,
+  OffsetMismatchError,
+  StoreConflictError,
+  StoreError,
+  type StoreErrorKind,
+  type StoreKeyKind,
+  UploadNotFoundError,
+} from './stores/errors.js';
 export {
   createMemoryStorage,
   MemoryBlobStore,

@@ -1,4 +1,6 @@
 import type { RegistryRequest } from './http/types.js';
+import type { Logger } from './logging.js';
+import type { RegistryObserver } from './observe.js';
 import type { RegistryStorage } from './stores/types.js';
 
 /** What a request wants to do, as the `authorize` hook sees it. */
@@ -23,11 +25,11 @@ export interface AuthorizeContext {
 /**
  * The `authorize` hook's answer: `true` (or `{ allow: true }`) lets the request through; a denial
  * with status 401 asks for credentials (`challenge` becomes `WWW-Authenticate`), 403 refuses
- * (`false` is a 403).
+ * (`false` is a 403). `user` names the caller for access logs, metrics and events.
  */
 export type AuthDecision =
   | boolean
-  | { readonly allow: true }
+  | { readonly allow: true; readonly user?: string }
   | {
       readonly allow: false;
       readonly status?: 401 | 403;
@@ -40,14 +42,6 @@ export type AuthDecision =
  * (for example `TOOMANYREQUESTS` with a `Retry-After` header), which is sent as is.
  */
 export type Authorizer = (context: AuthorizeContext) => AuthDecision | Promise<AuthDecision>;
-
-/** A structured logger; `console` fits, and so does any object with these methods. */
-export interface Logger {
-  debug(message: string, fields?: Record<string, unknown>): void;
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
-}
 
 /** Something that changed (or was read) in the registry; delivered after the response is decided. */
 export type RegistryEvent =
@@ -148,8 +142,14 @@ export interface RegistryOptions {
   authorize?: Authorizer;
   limits?: Partial<RegistryLimits>;
   features?: Partial<RegistryFeatures>;
-  /** Receives warnings and errors (and debug detail); silent by default. */
+  /**
+   * Where log lines go, fields first (pass a pino or bunyan logger as it is; wrap `console` with
+   * `consoleLogger()`). A missing method is silent, so `{}` silences everything. Default: 5xx
+   * responses are written to stderr with their error; nothing else.
+   */
   logger?: Partial<Logger>;
+  /** Metrics and tracing hooks: request start and end, store call timings. */
+  observer?: RegistryObserver;
   /** Receives registry events. Errors it throws are logged, never sent to clients. */
   onEvent?: (event: RegistryEvent) => void | Promise<void>;
   /** Lifetime of redirect URLs from `BlobStore.url`, in seconds. Default 900. */

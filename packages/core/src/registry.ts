@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createContext, type RegistryContext } from './context.js';
 import { collectGarbage } from './gc/collect.js';
 import type { GcOptions, GcReport } from './gc/types.js';
@@ -5,6 +6,7 @@ import { dispatch } from './http/dispatch.js';
 import { BASE_HEADERS, errorResponse } from './http/response.js';
 import type { RegistryRequest, RegistryResponse } from './http/types.js';
 import { fromWebRequest, toWebResponse } from './http/web.js';
+import { countingBody, notify, onResponseEnd } from './observe.js';
 import type { RegistryOptions } from './options.js';
 import type { RegistryStorage } from './stores/types.js';
 
@@ -58,29 +60,81 @@ export function createRegistry(options: RegistryOptions = {}): Registry {
   };
 }
 
-async function handleRequest(ctx: RegistryContext, request: RegistryRequest): Promise<RegistryResponse> {
+/** A client's `X-Request-Id` is kept when it is a short printable token; anything else is replaced. */
+const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+
+function requestIdOf(request: RegistryRequest): string {
+  if (request.id !== undefined) return request.id;
+  const given = request.headers.get('x-request-id');
+  return given && REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+/** The path of a request target without its query (query strings may carry tokens). */
+function pathOf(url: string): string {
+  const question = url.indexOf('?');
+  return question < 0 ? url : url.slice(0, question);
+}
+
+async function handleRequest(ctx: RegistryContext, incoming: RegistryRequest): Promise<RegistryResponse> {
+  const started = process.hrtime.bigint();
+  const requestId = requestIdOf(incoming);
+  const { observer, logger } = ctx;
+  const counted = observer.requestFinished ? countingBody(incoming.body) : undefined;
+  const request: RegistryRequest = {
+    ...incoming,
+    id: requestId,
+    ...(counted ? { body: counted.body } : {}),
+  };
+  const scope = ctx.openScope(request, requestId);
+  notify(logger, observer.requestStarted, { requestId, method: request.method, url: request.url }, observer);
+
   let response: RegistryResponse;
+  let errorCode: string | undefined;
   try {
     response = await dispatch(ctx, request);
   } catch (thrown) {
     const { response: errorRes, error } = errorResponse(thrown);
+    errorCode = error.code;
+    const fields = {
+      reqId: requestId,
+      method: request.method,
+      path: pathOf(request.url),
+      status: error.status,
+      code: error.code,
+    };
     if (error.status >= 500) {
-      ctx.logger.error('request failed', {
-        method: request.method,
-        url: request.url,
-        error: error.cause ?? error,
-      });
+      logger.error({ ...fields, err: error.cause ?? error }, 'request failed');
     } else {
-      ctx.logger.debug('request rejected', {
-        method: request.method,
-        url: request.url,
-        code: error.code,
-        status: error.status,
-      });
+      logger.debug(fields, 'request rejected');
     }
     response = errorRes;
   }
-  Object.assign(response.headers, BASE_HEADERS);
+  Object.assign(response.headers, BASE_HEADERS, { 'X-Request-Id': requestId });
   if (request.method.toUpperCase() === 'HEAD') response.body = null;
+  if (observer.requestFinished) {
+    const status = response.status;
+    onResponseEnd(response, (bytesOut, aborted) =>
+      notify(
+        logger,
+        observer.requestFinished,
+        {
+          requestId,
+          method: request.method,
+          url: request.url,
+          route: scope.route,
+          action: scope.action,
+          repository: scope.repository,
+          status,
+          errorCode,
+          bytesIn: counted?.bytes() ?? 0,
+          bytesOut,
+          durationSeconds: Number(process.hrtime.bigint() - started) / 1e9,
+          user: scope.user,
+          aborted,
+        },
+        observer,
+      ),
+    );
+  }
   return response;
 }

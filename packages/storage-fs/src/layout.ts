@@ -1,5 +1,5 @@
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { isRepositoryName, isTag, RegistryError, tryParseDigest } from '@wharf/core';
+import { InvalidKeyError, isRepositoryName, isTag, tryParseDigest } from '@wharf/core';
 
 /** Upload ids are the UUIDs core generates. */
 const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -65,21 +65,18 @@ export class Layout {
   /** Validates a digest (supported algorithm, lower-case hex of the right length). */
   digest(digest: string): DigestParts {
     const parsed = tryParseDigest(digest);
-    if (!parsed)
-      throw new RegistryError('DIGEST_INVALID', { detail: { digest: String(digest).slice(0, 256) } });
+    if (!parsed) throw new InvalidKeyError('digest', digest);
     return { algorithm: parsed.algorithm, hex: parsed.encoded };
   }
 
   /** Validates a repository name and returns its path components. */
   #name(name: string): string[] {
-    if (!isRepositoryName(name)) {
-      throw new RegistryError('NAME_INVALID', { detail: { name: String(name).slice(0, 512) } });
-    }
+    if (!isRepositoryName(name)) throw new InvalidKeyError('repository', name);
     return name.split('/');
   }
 
   #tag(tag: string): string {
-    if (!isTag(tag)) throw new RegistryError('MANIFEST_INVALID', { message: 'invalid tag' });
+    if (!isTag(tag)) throw new InvalidKeyError('tag', tag);
     return tag;
   }
 

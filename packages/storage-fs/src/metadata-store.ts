@@ -29,7 +29,8 @@ const CACHE_SIZE = 4096;
 /**
  * Repositories in distribution's layout: every record is one small file written atomically
  * (temporary file + rename), links contain the digest they point at, and emptied directories are
- * pruned. Core orders the writes (DESIGN rule 6) so a crash never leaves a dangling reference.
+ * pruned. Core orders the writes (docs/architecture.md, upload rule 6) so a crash never leaves a
+ * dangling reference.
  */
 export class FsMetadataStore implements MetadataStore {
   readonly #layout: Layout;

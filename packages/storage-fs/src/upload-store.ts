@@ -4,12 +4,13 @@ import { join } from 'node:path';
 import {
   type ByteWindow,
   type HashState,
+  InvalidKeyError,
   isDigestAlgorithm,
   isRepositoryName,
-  RegistryError,
+  OffsetMismatchError,
   type UploadAppendOptions,
   type UploadCommitOptions,
-  UploadOffsetError,
+  UploadNotFoundError,
   type UploadSession,
   type UploadStore,
 } from '@wharf/core';
@@ -50,8 +51,8 @@ const CHUNK = /^chunk-(\d+)$/;
 const MERGED = /^merged-(\d+)$/;
 const HASH_STATE = /^hash-(\d+)\.([a-z0-9]+)$/;
 
-function unknownUpload(): RegistryError {
-  return new RegistryError('BLOB_UPLOAD_UNKNOWN');
+function unknownUpload(): UploadNotFoundError {
+  return new UploadNotFoundError();
 }
 
 function chunkName(offset: number): string {
@@ -115,9 +116,9 @@ export class FsUploadStore implements UploadStore {
 
   async create(init: { id: string; repository: string; algorithm: string }): Promise<UploadSession> {
     const dir = this.#layout.upload(init.id);
-    if (!dir) throw new RegistryError('BLOB_UPLOAD_INVALID', { message: 'invalid upload id' });
-    if (!isRepositoryName(init.repository)) throw new RegistryError('NAME_INVALID');
-    if (!isDigestAlgorithm(init.algorithm)) throw new RegistryError('DIGEST_INVALID');
+    if (!dir) throw new InvalidKeyError('upload', init.id);
+    if (!isRepositoryName(init.repository)) throw new InvalidKeyError('repository', init.repository);
+    if (!isDigestAlgorithm(init.algorithm)) throw new InvalidKeyError('digest', init.algorithm);
     const info: SessionInfo = {
       repository: init.repository,
       algorithm: init.algorithm,
@@ -182,7 +183,7 @@ export class FsUploadStore implements UploadStore {
     const { offset } = options;
     const scan = await this.#scanAt(id, dir, offset);
     // The only check that can refuse an offset beyond the end; the claim below settles races.
-    if (scan.size !== offset) throw new UploadOffsetError(scan.size);
+    if (scan.size !== offset) throw new OffsetMismatchError(scan.size);
     const info = await this.#info(id, dir);
     if (!info) throw unknownUpload();
 
@@ -211,7 +212,7 @@ export class FsUploadStore implements UploadStore {
       // Nothing to claim, but the offset must still be the session's end.
       const now = await this.#scan(dir);
       if (!now) throw unknownUpload();
-      if (now.size !== offset) throw new UploadOffsetError(now.size);
+      if (now.size !== offset) throw new OffsetMismatchError(now.size);
     } else {
       // The claim must survive power loss before the chunk is acknowledged.
       await this.#io.syncDir(dir).catch((error: unknown) => {
@@ -321,7 +322,7 @@ export class FsUploadStore implements UploadStore {
       if (errorCode(error) === 'EEXIST') {
         const now = await this.#scan(dir);
         if (!now) throw unknownUpload();
-        throw new UploadOffsetError(now.size);
+        throw new OffsetMismatchError(now.size);
       }
       if (isMissing(error)) throw unknownUpload();
       throw error;
@@ -429,7 +430,7 @@ export class FsUploadStore implements UploadStore {
     // A stale listing is harmless here: the claimed directory is listed again before anything changes.
     const before = await this.#scanAt(id, dir, options.size);
     if (before.size !== options.size) {
-      throw new UploadOffsetError(before.size, 'upload size changed before commit');
+      throw new OffsetMismatchError(before.size, 'upload size changed before commit');
     }
     // Merges this process still runs are cheaper to finish than to redo (their markers must be
     // created before the directory moves).
@@ -448,7 +449,7 @@ export class FsUploadStore implements UploadStore {
       const scan = await this.#scan(claimed);
       if (!scan) throw unknownUpload();
       if (scan.size !== options.size) {
-        throw new UploadOffsetError(scan.size, 'upload size changed before commit');
+        throw new OffsetMismatchError(scan.size, 'upload size changed before commit');
       }
       // Another upload of the same content may have committed it already: the bytes are equal.
       if (!(await this.#blobs.refresh(options.digest, options.size))) {

@@ -14,8 +14,8 @@ function withDigest(location: string, digest: string): string {
 }
 
 /**
- * DESIGN rule 5 (the zuul-registry lesson): many clients upload the same blob at once, each in
- * its own session; every PUT must succeed, and a HEAD right after any 201 must see the whole blob.
+ * docs/architecture.md, upload rule 5: many clients upload the same blob at once, each in its own
+ * session; every PUT must succeed, and a HEAD right after any 201 must see the whole blob.
  */
 describe('16 clients pushing the same blob concurrently (fs)', () => {
   let server: ServerProcess;

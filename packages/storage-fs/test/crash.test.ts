@@ -138,8 +138,8 @@ async function finishBlob(
 }
 
 /**
- * DESIGN rule 6: a crash at any point (here SIGKILL of the server in the middle of PATCHes,
- * commits and manifest writes) leaves no partial blob and no reference to missing data, and the
+ * docs/architecture.md, upload rule 6: a crash at any point (here SIGKILL of the server in the
+ * middle of PATCHes, commits and manifest writes) leaves no partial blob and no reference to missing data, and the
  * client can always finish its push.
  */
 describe('kill -9 of the server during chunked pushes (fs)', () => {

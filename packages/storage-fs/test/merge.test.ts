@@ -3,7 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
-import { UploadOffsetError } from '@wharf/core';
+import { OffsetMismatchError } from '@wharf/core';
 import { createFsStorage, type FsOperations, type FsStorage } from '@wharf/storage-fs';
 import { REPO_ROOT, sha256 } from '@wharf/test-utils';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -127,14 +127,14 @@ describe('chunks merged into the first chunk file (fs)', () => {
         const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
         expect(won, `round ${round} step ${step}`).toHaveLength(1);
         const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
-        expect(lost.reason).toBeInstanceOf(UploadOffsetError);
+        expect(lost.reason).toBeInstanceOf(OffsetMismatchError);
         const winner = bodies[won[0]!]!;
         staged.push(winner);
         size += winner.byteLength;
         // A writer at an old offset is refused too.
         await expect(
           b.uploads.append(id, { offset: size - winner.byteLength, body: chunksOf(randomBytes(1000)) }),
-        ).rejects.toBeInstanceOf(UploadOffsetError);
+        ).rejects.toBeInstanceOf(OffsetMismatchError);
       }
       const all = Buffer.concat(staged);
       expect((await collect(b.uploads.read(id, { offset: 0, length: size }))).equals(all)).toBe(true);

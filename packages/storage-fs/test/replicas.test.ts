@@ -20,8 +20,8 @@ function pathOf(location: string): string {
 }
 
 /**
- * DESIGN rule 1 (the seed's cross-replica BLOB_UPLOAD_UNKNOWN): no session state in process
- * memory, so one push may hop between processes sharing the root.
+ * docs/architecture.md, upload rule 1: no session state in process memory, so one push may hop
+ * between processes sharing the root (a PATCH on another replica never gets BLOB_UPLOAD_UNKNOWN).
  */
 describe('two server processes on one root (fs)', () => {
   let a: ServerProcess;

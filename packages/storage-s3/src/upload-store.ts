@@ -3,10 +3,11 @@ import {
   type ByteWindow,
   collectBytes,
   type HashState,
-  RegistryError,
+  isStoreError,
+  OffsetMismatchError,
   type UploadAppendOptions,
   type UploadCommitOptions,
-  UploadOffsetError,
+  UploadNotFoundError,
   type UploadSession,
   type UploadStore,
 } from '@wharf/core';
@@ -111,8 +112,8 @@ const LISTED_CLAIM_ATTEMPTS = 8;
 /** A run segment vanished while being merged: the session was removed meanwhile. */
 class StaleRunError extends Error {}
 
-function unknownUpload(): RegistryError {
-  return new RegistryError('BLOB_UPLOAD_UNKNOWN');
+function unknownUpload(): UploadNotFoundError {
+  return new UploadNotFoundError();
 }
 
 function token(): string {
@@ -512,7 +513,7 @@ export class S3UploadStore implements UploadStore {
     // only costs a refused claim.
     const state = this.#cachedState(id, offset) ?? (await this.#load(id));
     if (!state) throw unknownUpload();
-    if (state.sealed || state.size !== offset) throw new UploadOffsetError(state.size);
+    if (state.sealed || state.size !== offset) throw new OffsetMismatchError(state.size);
 
     const dir = this.#keys.upload(id);
     const store = this.#store;
@@ -611,7 +612,7 @@ export class S3UploadStore implements UploadStore {
       }
       if (!claimed) {
         const now = await this.#load(id);
-        throw now ? new UploadOffsetError(now.size) : unknownUpload();
+        throw now ? new OffsetMismatchError(now.size) : unknownUpload();
       }
       state.cached.claims.set(offset, claim);
       if (state.cached.offsets[state.cached.offsets.length - 1] !== offset) state.cached.offsets.push(offset);
@@ -631,11 +632,11 @@ export class S3UploadStore implements UploadStore {
         await quietly(() => store.delete([key]));
       }
       if (bodyError && bodyError.error === error) throw error;
-      if (error instanceof RegistryError) throw error;
+      if (isStoreError(error)) throw error;
       // An S3 failure, or the session moved on under this writer: report where it is now.
       const now = await this.#load(id).catch(() => undefined);
       if (now === null) throw unknownUpload();
-      if (now && now.size !== offset) throw new UploadOffsetError(now.size);
+      if (now && now.size !== offset) throw new OffsetMismatchError(now.size);
       throw error;
     }
   }
@@ -682,7 +683,7 @@ export class S3UploadStore implements UploadStore {
     // validates it (a session that moved on refuses the seal).
     let state = this.#cachedState(id, size) ?? (await this.#load(id));
     if (!state) throw unknownUpload();
-    if (state.size !== size) throw new UploadOffsetError(state.size, 'upload size changed before commit');
+    if (state.size !== size) throw new OffsetMismatchError(state.size, 'upload size changed before commit');
     const dir = this.#keys.upload(id);
     const blobKey = this.#keys.blob(digest);
 
@@ -707,7 +708,7 @@ export class S3UploadStore implements UploadStore {
         if ((await this.#store.head(blobKey))?.size === size) return;
         throw unknownUpload();
       }
-      if (now.size !== size || !now.sealed) throw new UploadOffsetError(now.size);
+      if (now.size !== size || !now.sealed) throw new OffsetMismatchError(now.size);
       state = now;
     }
     const segments = layoutOf(await this.#allChunks(id, state), size);

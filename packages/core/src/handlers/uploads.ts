@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { RegistryContext } from '../context.js';
-import { isRegistryError, RegistryError, UploadOffsetError } from '../errors.js';
+import {
+  isRegistryError,
+  RegistryError,
+  toRegistryError,
+  uploadOffsetError,
+  uploadRange,
+} from '../errors.js';
 import { createHasher } from '../hashing/hasher.js';
 import { contentLength, drainBody, meterBody } from '../http/body.js';
 import { parseChunkRange } from '../http/range.js';
@@ -28,13 +34,8 @@ function blobLocation(name: string, digest: string): string {
   return `/v2/${name}/blobs/${digest}`;
 }
 
-/** `Range: 0-<last byte>`; an empty upload reports `0-0`, as distribution does. */
-function rangeOf(size: number): string {
-  return `0-${Math.max(size - 1, 0)}`;
-}
-
 function sessionHeaders(name: string, id: string, size: number): Record<string, string> {
-  return { Location: uploadLocation(name, id), Range: rangeOf(size), 'Docker-Upload-UUID': id };
+  return { Location: uploadLocation(name, id), Range: uploadRange(size), 'Docker-Upload-UUID': id };
 }
 
 function unknownUpload(): RegistryError {
@@ -50,15 +51,11 @@ function tooLarge(what: string): () => RegistryError {
     new RegistryError('SIZE_INVALID', { status: 413, message: `${what} exceeds the configured limit` });
 }
 
-/** Adds the session's location and current range to a 416, so the client can resume. */
-function withResumeHeaders(error: unknown, name: string, id: string): unknown {
-  if (error instanceof UploadOffsetError || (isRegistryError(error) && error.status === 416)) {
-    const size = error instanceof UploadOffsetError ? error.currentSize : undefined;
-    Object.assign(error.headers, {
-      Location: uploadLocation(name, id),
-      'Docker-Upload-UUID': id,
-      ...(size === undefined ? {} : { Range: rangeOf(size) }),
-    });
+/** Adds the session's location to a 416 (which carries the current `Range`), so the client can resume. */
+function withResumeHeaders(thrown: unknown, name: string, id: string): unknown {
+  const error = toRegistryError(thrown);
+  if (error.status === 416) {
+    Object.assign(error.headers, { Location: uploadLocation(name, id), 'Docker-Upload-UUID': id });
   }
   return error;
 }
@@ -201,7 +198,7 @@ function declaredChunk(request: RegistryRequest, session: UploadSession): number
   const range = parseChunkRange(request.headers.get('content-range'));
   const declared = contentLength(request);
   if (!range) return declared;
-  if (range.start !== session.size) throw new UploadOffsetError(session.size);
+  if (range.start !== session.size) throw uploadOffsetError(session.size);
   const span = range.end - range.start + 1;
   if (declared !== undefined && declared !== span) {
     throw new RegistryError('SIZE_INVALID', {
@@ -214,8 +211,8 @@ function declaredChunk(request: RegistryRequest, session: UploadSession): number
 
 /**
  * Appends a request body to a session, hashing it as it streams and saving the hash state after
- * the chunk is staged (DESIGN rule 2). The store claims the offset atomically, so a stale writer
- * gets 416.
+ * the chunk is staged (docs/architecture.md, upload rule 2). The store claims the offset
+ * atomically, so a stale writer gets 416.
  */
 async function appendChunk(
   ctx: RegistryContext,

@@ -10,7 +10,10 @@ export interface Hasher {
   digest(): string;
 }
 
-/** A hasher whose state can be saved and loaded in another process (DESIGN rule 2). */
+/**
+ * A hasher whose state can be saved and loaded in another process (docs/architecture.md, upload
+ * rule 2).
+ */
 export interface ResumableHasher extends Hasher {
   /** The state covering everything passed to `update` so far. */
   save(): Uint8Array;

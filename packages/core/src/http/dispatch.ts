@@ -14,6 +14,18 @@ type Handler = (
   query: URLSearchParams,
 ) => Promise<RegistryResponse>;
 
+/** Route names as distribution names its routes (the metrics label of a request). */
+const ROUTE_NAMES: Record<Route['kind'], string> = {
+  base: 'base',
+  catalog: 'catalog',
+  tags: 'tags',
+  manifest: 'manifest',
+  blob: 'blob',
+  uploads: 'blob-upload',
+  upload: 'blob-upload-chunk',
+  referrers: 'referrers',
+};
+
 /** The handlers of a route, by method (HEAD is served wherever GET is). */
 function handlersFor(route: Route): Partial<Record<string, Handler>> {
   switch (route.kind) {
@@ -58,6 +70,8 @@ export async function dispatch(ctx: RegistryContext, request: RegistryRequest): 
       message: 'no such endpoint',
     });
   }
+  const scope = ctx.scopeOf(request);
+  if (scope) scope.route = ROUTE_NAMES[route.kind];
   const handlers = handlersFor(route);
   const method = request.method.toUpperCase();
   const handler = handlers[method] ?? (method === 'HEAD' ? handlers.GET : undefined);

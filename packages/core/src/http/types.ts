@@ -15,6 +15,11 @@ export interface RegistryRequest {
   /** Aborts when the client goes away. */
   readonly signal?: AbortSignal;
   /**
+   * The request id for logs and the `X-Request-Id` response header. Default: the request's own
+   * `X-Request-Id` when it is a short printable token, else a generated UUID.
+   */
+  readonly id?: string;
+  /**
    * Whatever the host attached (an adapter passes its native request), handed to the
    * `authorize` hook untouched.
    */

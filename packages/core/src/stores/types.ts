@@ -151,7 +151,8 @@ export interface UploadCommitOptions {
 
 /**
  * Upload sessions. Everything about an upload lives here, never in process memory, so the POST,
- * PATCH and PUT of one push may each reach a different registry instance.
+ * PATCH and PUT of one push may each reach a different registry instance. Failures are the
+ * storage-neutral errors of `stores/errors.ts`; core turns them into the spec's codes.
  */
 export interface UploadStore {
   /**
@@ -174,11 +175,11 @@ export interface UploadStore {
    * Appends a chunk at `offset`, atomically with respect to other writers:
    *
    * - if `offset` is not the session's size when the chunk is claimed, it throws
-   *   {@link UploadOffsetError} and the staged bytes are unchanged;
+   *   {@link OffsetMismatchError} and the staged bytes are unchanged;
    * - of two appends racing at the same offset, at most one succeeds; the staged bytes are then
    *   exactly the winner's;
    * - if `body` throws, the session is unchanged and the chunk's bytes are discarded;
-   * - throws `BLOB_UPLOAD_UNKNOWN` when the session does not exist.
+   * - throws {@link UploadNotFoundError} when the session does not exist.
    *
    * Resolves the updated session.
    */
@@ -197,11 +198,11 @@ export interface UploadStore {
    * Atomically turns the staged bytes into the blob `digest` of the paired {@link BlobStore} and
    * removes the session:
    *
-   * - throws {@link UploadOffsetError} when `size` differs from the staged size (nothing changes);
+   * - throws {@link OffsetMismatchError} when `size` differs from the staged size (nothing changes);
    * - the blob becomes visible complete or not at all; if the blob already exists (another upload
    *   of the same content committed first) the commit still succeeds and the blob stays complete;
    * - afterwards the blob's `modifiedAt` is the time of the commit (also when it already existed);
-   * - throws `BLOB_UPLOAD_UNKNOWN` when the session does not exist.
+   * - throws {@link UploadNotFoundError} when the session does not exist.
    */
   commit(id: string, options: UploadCommitOptions): Promise<void>;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isRegistryError, UploadOffsetError } from '../errors.js';
+import { isStoreError } from '../stores/errors.js';
 import type { UploadStore } from '../stores/types.js';
 import { content, failingStream, read, type StoreHarness, sha256, streamOf, uploadId } from './harness.js';
 
@@ -8,9 +8,11 @@ async function expectOffsetError(promise: Promise<unknown>, currentSize: number)
     () => undefined,
     (e: unknown) => e,
   );
-  expect(error, 'expected a 416 UploadOffsetError').toBeInstanceOf(UploadOffsetError);
-  expect((error as UploadOffsetError).status).toBe(416);
-  expect((error as UploadOffsetError).currentSize).toBe(currentSize);
+  expect(
+    isStoreError(error, 'offset-mismatch'),
+    `expected an OffsetMismatchError, got ${String(error)}`,
+  ).toBe(true);
+  expect((error as { currentSize: number }).currentSize).toBe(currentSize);
 }
 
 async function expectUnknownUpload(promise: Promise<unknown>): Promise<void> {
@@ -18,7 +20,10 @@ async function expectUnknownUpload(promise: Promise<unknown>): Promise<void> {
     () => undefined,
     (e: unknown) => e,
   );
-  expect(isRegistryError(error) && error.code === 'BLOB_UPLOAD_UNKNOWN', String(error)).toBe(true);
+  expect(
+    isStoreError(error, 'upload-not-found'),
+    `expected an UploadNotFoundError, got ${String(error)}`,
+  ).toBe(true);
 }
 
 async function staged(uploads: UploadStore, id: string): Promise<Buffer> {
@@ -116,7 +121,7 @@ export function uploadStoreTests(
         const winners = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
         expect(winners).toHaveLength(1);
         for (const r of results) {
-          if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(UploadOffsetError);
+          if (r.status === 'rejected') expect(isStoreError(r.reason, 'offset-mismatch')).toBe(true);
         }
         const expected = Buffer.concat([head, bodies[winners[0]!]!]);
         expect((await uploads.get(id))?.size).toBe(expected.byteLength);
@@ -172,7 +177,7 @@ export function uploadStoreTests(
     );
 
     it(
-      'answers BLOB_UPLOAD_UNKNOWN for a session it does not have',
+      'throws UploadNotFoundError for a session it does not have',
       use(async ({ storage: { uploads } }) => {
         const id = uploadId();
         await expectUnknownUpload(uploads.append(id, { offset: 0, body: streamOf(Buffer.from('x')) }));

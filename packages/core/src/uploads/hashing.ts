@@ -12,7 +12,7 @@ import { type DigestAlgorithm, isDigestAlgorithm } from '../oci/digest.js';
 import type { HashState, UploadSession, UploadStore } from '../stores/types.js';
 
 /**
- * How an upload's digest is computed across requests (DESIGN rule 2), fast:
+ * How an upload's digest is computed across requests (docs/architecture.md, upload rule 2), fast:
  *
  * - On the replica that received the previous chunk, the live `node:crypto` hasher is kept in a
  *   small in-process cache (a pure optimisation) and simply continues. After each chunk a

@@ -1,5 +1,5 @@
-import { RegistryError, UploadOffsetError } from '../../errors.js';
 import { throwIfAborted } from '../../util/bytes.js';
+import { OffsetMismatchError, UploadNotFoundError } from '../errors.js';
 import type {
   BlobStore,
   ByteWindow,
@@ -19,10 +19,6 @@ interface SessionRecord {
   chunks: Buffer[];
   size: number;
   hashStates: HashState[];
-}
-
-function unknownUpload(): RegistryError {
-  return new RegistryError('BLOB_UPLOAD_UNKNOWN');
 }
 
 /** An {@link UploadStore} in process memory, committing into a paired {@link BlobStore}. */
@@ -55,8 +51,8 @@ export class MemoryUploadStore implements UploadStore {
 
   async append(id: string, options: UploadAppendOptions): Promise<UploadSession> {
     const record = this.#sessions.get(id);
-    if (!record) throw unknownUpload();
-    if (record.size !== options.offset) throw new UploadOffsetError(record.size);
+    if (!record) throw new UploadNotFoundError(id);
+    if (record.size !== options.offset) throw new OffsetMismatchError(record.size);
     const chunks: Buffer[] = [];
     let length = 0;
     for await (const chunk of options.body) {
@@ -66,8 +62,8 @@ export class MemoryUploadStore implements UploadStore {
     }
     // Claim at the end: another writer may have appended while this body streamed in.
     const current = this.#sessions.get(id);
-    if (current !== record) throw unknownUpload();
-    if (record.size !== options.offset) throw new UploadOffsetError(record.size);
+    if (current !== record) throw new UploadNotFoundError(id);
+    if (record.size !== options.offset) throw new OffsetMismatchError(record.size);
     if (length > 0) record.chunks.push(Buffer.concat(chunks, length));
     record.size += length;
     record.updatedAt = new Date();
@@ -82,7 +78,7 @@ export class MemoryUploadStore implements UploadStore {
 
   async *read(id: string, window: ByteWindow, signal?: AbortSignal): AsyncIterable<Uint8Array> {
     const record = this.#sessions.get(id);
-    if (!record) throw unknownUpload();
+    if (!record) throw new UploadNotFoundError(id);
     const end = window.offset + window.length;
     let position = 0;
     for (const chunk of record.chunks) {
@@ -101,9 +97,9 @@ export class MemoryUploadStore implements UploadStore {
 
   async commit(id: string, options: UploadCommitOptions): Promise<void> {
     const record = this.#sessions.get(id);
-    if (!record) throw unknownUpload();
+    if (!record) throw new UploadNotFoundError(id);
     if (record.size !== options.size)
-      throw new UploadOffsetError(record.size, 'upload size changed before commit');
+      throw new OffsetMismatchError(record.size, 'upload size changed before commit');
     const chunks = record.chunks;
     await this.#blobs.put(
       options.digest,
