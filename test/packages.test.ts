@@ -93,7 +93,10 @@ describe('published package manifests', () => {
       const ranges = { ...manifest.dependencies, ...manifest.peerDependencies };
       for (const [name, range] of Object.entries(ranges)) {
         if (range.startsWith('workspace:')) {
-          expect(packages.map((p) => p.manifest.name), name).toContain(name);
+          expect(
+            packages.map((p) => p.manifest.name),
+            name,
+          ).toContain(name);
         } else {
           expect(range, name).toMatch(/^[\^>]/);
         }

@@ -101,4 +101,3 @@ describe('README examples', () => {
 for (const block of blocks) {
   if (isSuiteBlock(block.code)) await import(files.get(block)!);
 }
-

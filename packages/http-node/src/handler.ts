@@ -3,14 +3,12 @@ import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Registry, RegistryRequest, RegistryResponse } from '@wharf/core';
 import {
-  bodyConsumed,
-  consumedBody,
-  hasBody,
   headerLookup,
   isGone,
   isRegistryPath,
   type NodeRequest,
   type NodeResponse,
+  requestBody,
 } from './request.js';
 
 /**
@@ -65,7 +63,7 @@ export function createHandler<Req extends NodeRequest = NodeRequest>(
       method: (req.method ?? 'GET').toUpperCase(),
       url,
       headers: headerLookup(req),
-      body: hasBody(req) ? (bodyConsumed(req) ? consumedBody() : req) : null,
+      body: requestBody(req),
       signal: controller.signal,
       context: contextOf(req),
     };

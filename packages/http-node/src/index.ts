@@ -4,5 +4,12 @@
  *
  * @packageDocumentation
  */
+
+export {
+  type ClientErrorInfo,
+  type ClientErrorOptions,
+  type ClientErrorSource,
+  handleClientErrors,
+} from './client-error.js';
 export { createHandler, type NodeHandler, type NodeHandlerOptions } from './handler.js';
-export { hasBody, isRegistryPath, type NodeRequest, type NodeResponse } from './request.js';
+export { isRegistryPath, type NodeRequest, type NodeResponse } from './request.js';

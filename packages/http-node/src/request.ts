@@ -29,8 +29,6 @@ function isHttp2(req: NodeRequest): req is Http2ServerRequest {
  * otherwise, over HTTP/1, when it declares one (`Transfer-Encoding`, or a non-zero
  * `Content-Length`), and over HTTP/2 unless the headers ended the stream (HTTP/2 bodies need no
  * length). Methods are expected upper-case, as Node reports them.
- *
- * @internal Shared with `@wharf/http-express`; not covered by semver.
  */
 export function hasBody(req: NodeRequest): boolean {
   if (BODYLESS.has(req.method ?? 'GET')) return false;
@@ -46,6 +44,12 @@ export function headerLookup(req: NodeRequest): HeaderLookup {
       return Array.isArray(value) ? value.join(', ') : value;
     },
   };
+}
+
+/** The body the registry reads, if any. */
+export function requestBody(req: NodeRequest): AsyncIterable<Uint8Array> | null {
+  if (!hasBody(req)) return null;
+  return bodyConsumed(req) ? consumedBody() : req;
 }
 
 /** Whether the response can no longer be written (the client went away, or it was destroyed). */
