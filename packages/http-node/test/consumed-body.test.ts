@@ -37,7 +37,7 @@ async function serveBehindParser() {
 
 describe('a request body read before the registry', () => {
   it('gets a 500 that says why, logged once with the error, and stores nothing', async () => {
-    const { registry, errors, client } = await serveBehindParser();
+    const { errors, client } = await serveBehindParser();
     const image = makeImage();
     const res = await client.putManifest('repo', 'v1', image.manifest, image.mediaType);
     expect(res.status).toBe(500);
