@@ -93,3 +93,11 @@ export type {
   UploadStore,
 } from './stores/types.js';
 export { collectBytes } from './util/bytes.js';
+export {
+  type OptionCheck,
+  type OptionChecks,
+  type OptionProblem,
+  optionCheck,
+  validateOption,
+  validateOptions,
+} from './validate/checks.js';

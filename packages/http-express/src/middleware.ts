@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry, RegistryResponse } from '@wharf/core';
 import { createHandler, isRegistryPath } from '@wharf/http-node';
+import { validateMiddlewareOptions } from './options.js';
 
 /**
  * An Express (4 or 5) / Connect middleware. It is typed with `node:http` types only, so it fits
@@ -72,6 +73,7 @@ export function wharf<Req extends IncomingMessage = IncomingMessage>(
   registry: Pick<Registry, 'handle'>,
   options: WharfOptions<Req> = {},
 ): WharfMiddleware<Req> {
+  validateMiddlewareOptions(registry, options);
   const target: Pick<Registry, 'handle'> =
     options.noTransform === false
       ? registry

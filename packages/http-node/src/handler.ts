@@ -2,6 +2,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Registry, RegistryRequest, RegistryResponse } from '@wharf/core';
+import { validateHandlerOptions } from './options.js';
 import {
   headerLookup,
   isGone,
@@ -47,6 +48,7 @@ export function createHandler<Req extends NodeRequest = NodeRequest>(
   registry: Pick<Registry, 'handle'>,
   options: NodeHandlerOptions<Req> = {},
 ): NodeHandler<Req> {
+  validateHandlerOptions(registry, options);
   const contextOf = options.context ?? ((req: Req) => req);
   return (req, res, next) => {
     const url = req.url ?? '/';

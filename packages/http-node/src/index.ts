@@ -12,4 +12,5 @@ export {
   handleClientErrors,
 } from './client-error.js';
 export { createHandler, type NodeHandler, type NodeHandlerOptions } from './handler.js';
+export { registryCheck } from './options.js';
 export { isRegistryPath, type NodeRequest, type NodeResponse } from './request.js';
