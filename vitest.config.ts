@@ -5,6 +5,8 @@ export default defineConfig({
   ssr: { resolve: { conditions: ['@wharf/source'] } },
   test: {
     include: ['packages/*/test/**/*.test.ts', 'examples/*/test/**/*.test.ts', 'test/**/*.test.ts'],
+    // The consumer test needs the npm registry and minutes: `pnpm test:consumer`.
+    exclude: ['test/consumer/**', '**/node_modules/**'],
     globalSetup: ['./test/global-setup.ts'],
     pool: 'forks',
     maxWorkers: 2,

@@ -13,6 +13,11 @@ export interface ReadmeBlock {
   /** The README line the code starts on, for messages. */
   readonly line: number;
   readonly code: string;
+  /**
+   * Marked ```` ```ts types-only ````: type-checked but not run (it needs what a test cannot
+   * provide, such as TLS certificates).
+   */
+  readonly typesOnly: boolean;
 }
 
 /** The README of the repository and of every package in `packages/`. */
@@ -28,12 +33,13 @@ export function readmes(): string[] {
 export function blocksOf(text: string, readme: string): ReadmeBlock[] {
   const packageDir = readme === 'README.md' ? '' : readme.slice(0, -'/README.md'.length);
   const prefix = packageDir === '' ? 'root' : packageDir.slice('packages/'.length);
-  return [...text.matchAll(/^```ts\n([\s\S]*?)^```/gm)].map((match, i) => ({
+  return [...text.matchAll(/^```ts( [^\n]*)?\n([\s\S]*?)^```/gm)].map((match, i) => ({
     readme,
     packageDir,
     name: `${prefix}-${i}`,
     line: text.slice(0, match.index).split('\n').length + 1,
-    code: match[1]!,
+    code: match[2]!,
+    typesOnly: (match[1] ?? '').trim() === 'types-only',
   }));
 }
 

@@ -9,7 +9,7 @@ import { isServerBlock, isSuiteBlock, type ReadmeBlock, readmeBlocks } from './r
  * Every TypeScript example of the repository's README and of each package's README type-checks
  * (strict, against the packages' sources) and runs as written: servers as child processes (probed,
  * then stopped), test-suite examples by registering their tests in this file, everything else as
- * a child process that must exit 0. Each runs in a scratch folder of its package, so files it
+ * a child process that must exit 0 (blocks marked `ts types-only` are only type-checked). Each runs in a scratch folder of its package, so files it
  * creates (`./data`) stay out of the repository. Examples marked `// Express 4` are checked and
  * run against Express 4. A package with its own `test/readme.test.ts` runs its examples there.
  */
@@ -73,13 +73,12 @@ describe('README examples', () => {
 
   for (const block of blocks) {
     const file = files.get(block)!;
-    if (isSuiteBlock(block.code) || runsOwnExamples(block)) continue;
+    if (block.typesOnly || isSuiteBlock(block.code) || runsOwnExamples(block)) continue;
     if (isServerBlock(block.code)) {
       it(`${block.readme}:${block.line} serves a registry`, async () => {
         const server = await startServer({ main: file, env: { PORT: '0' }, cwd: dirname(file) });
         try {
-          const url = /registry on (http:\/\/\S+)/.exec(server.output())![1]!;
-          const res = await fetch(`${url}/v2/`);
+          const res = await fetch(`${server.url}/v2/`);
           expect(res.status).toBe(200);
           expect(res.headers.get('docker-distribution-api-version')).toBe('registry/2.0');
         } finally {
