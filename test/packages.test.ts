@@ -65,10 +65,13 @@ describe('published package manifests', () => {
       expect(manifest.publishConfig?.access).toBe('public');
     });
 
-    it('builds when packed and ships its README and LICENSE', () => {
+    it('builds when packed and ships its README, CHANGELOG and LICENSE', () => {
       expect(manifest.scripts?.prepack).toBe(manifest.scripts?.build);
-      expect(manifest.files).toEqual(expect.arrayContaining(['dist', 'src']));
+      expect(manifest.files).toEqual(expect.arrayContaining(['dist', 'src', 'CHANGELOG.md']));
       expect(existsSync(join(REPO_ROOT, 'packages', dir, 'README.md'))).toBe(true);
+      expect(readFileSync(join(REPO_ROOT, 'packages', dir, 'CHANGELOG.md'), 'utf8')).toMatch(
+        new RegExp(`^# ${manifest.name}\n\n## ${manifest.version.replaceAll('.', '\\.')}\n`),
+      );
       expect(readFileSync(join(REPO_ROOT, 'packages', dir, 'LICENSE'), 'utf8')).toBe(license);
     });
 

@@ -2,7 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
 import {
   hasTool,
   layoutBlob,
@@ -110,11 +111,22 @@ describe('the published packages, installed with npm', () => {
     expect([...tarballs.keys()].sort()).toEqual(publicPackages().map((p) => p.manifest.name));
     for (const [name, tarball] of tarballs) {
       const listing = (await run('tar', ['-tzf', tarball])).stdout.split('\n');
-      expect(listing, name).toEqual(expect.arrayContaining(['package/README.md', 'package/LICENSE']));
+      expect(listing, name).toEqual(
+        expect.arrayContaining(['package/README.md', 'package/LICENSE', 'package/CHANGELOG.md']),
+      );
       expect(
         listing.some((file) => /^package\/dist\/.+\.d\.cts$/.test(file)),
         name,
       ).toBe(true);
+      // Source maps point only at files the tarball carries.
+      for (const map of listing.filter((file) => file.endsWith('.map'))) {
+        const { sources } = JSON.parse((await run('tar', ['-xzOf', tarball, map])).stdout) as {
+          sources: string[];
+        };
+        for (const source of sources) {
+          expect(listing, `${name}: ${map} -> ${source}`).toContain(posix.join(posix.dirname(map), source));
+        }
+      }
       const installed = readFileSync(join(app, 'node_modules', name, 'package.json'), 'utf8');
       expect(installed, name).not.toContain('@wharf/source');
       expect(installed, name).not.toContain('workspace:');
@@ -223,7 +235,7 @@ describe('the published packages, installed with npm', () => {
       env: { NO_COLOR: '1', FORCE_COLOR: '0' },
       timeoutMs: 600_000,
     });
-    const text = stdout.replace(/\x1b\[[0-9;]*m/g, '');
+    const text = stripVTControlCharacters(stdout);
     expect(text).toMatch(/Test Files\s+\d+ passed/);
     expect(text).toMatch(/Tests\s+\d+ passed/);
     expect(text).not.toMatch(/failed/);
