@@ -137,7 +137,7 @@ export function writeApp(dir: string, blocks: readonly ReadmeBlock[]): AppFile[]
     copyFileSync(join(REPO_ROOT, 'test/consumer/app/logging.ts'), join(folder, 'logging.ts'));
   files.push({ name: 'logging', origin: 'test/consumer/app/logging.ts' });
   const entries = publicPackages().flatMap(({ manifest }) =>
-    Object.keys(manifest.exports as Record<string, unknown>)
+    Object.keys((manifest.exports ?? {}) as Record<string, unknown>)
       .filter((subpath) => subpath !== './package.json' && subpath !== './testing')
       .map((subpath) => `${manifest.name}${subpath.slice(1)}`),
   );
