@@ -139,3 +139,11 @@ export type {
   UploadStore,
 } from './stores/types.js';
 export { collectBytes } from './util/bytes.js';
+export {
+  type OptionCheck,
+  type OptionChecks,
+  type OptionProblem,
+  optionCheck,
+  validateOption,
+  validateOptions,
+} from './validate/checks.js';
