@@ -142,3 +142,11 @@ export type {
 } from './stores/types.js';
 export { collectBytes } from './util/bytes.js';
 export { nodeStreamBody } from './util/node-stream.js';
+export {
+  type OptionCheck,
+  type OptionChecks,
+  type OptionProblem,
+  optionCheck,
+  validateOption,
+  validateOptions,
+} from './validate/checks.js';
