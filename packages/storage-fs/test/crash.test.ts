@@ -6,6 +6,7 @@ import {
   type Content,
   makeImage,
   OciClient,
+  rounds,
   type ServerProcess,
   sha256,
   startServer,
@@ -14,7 +15,8 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkStorage, tempDir } from './helpers.js';
 
-const TRIALS = 24;
+/** A few trials by default; every one of them under `WHARF_STRESS=1`. */
+const TRIALS = rounds(4, 24);
 const LAYER_SIZE = 20 * 1024 * 1024 + 4321;
 const CHUNK = 4 * 1024 * 1024;
 
