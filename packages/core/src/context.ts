@@ -12,6 +12,8 @@ import {
   type RegistryLimits,
   type RegistryOptions,
 } from './options.js';
+import { resolveUpstreams } from './proxy/config.js';
+import { ProxyServices } from './proxy/services.js';
 import { createMemoryStorage } from './stores/memory/index.js';
 import type { RegistryStorage } from './stores/types.js';
 import { LiveHashers } from './uploads/hashing.js';
@@ -59,10 +61,13 @@ export interface RegistryContext {
   readonly guarded: boolean;
   /** Delivers an event without letting the listener affect the response. */
   emit(event: RegistryEvent): void;
+  /** The pull-through cache, when upstreams are configured. */
+  readonly proxy: ProxyServices | undefined;
 }
 
 /** Resolves `createRegistry` options into a {@link RegistryContext}. */
 export function createContext(options: RegistryOptions): RegistryContext {
+  const upstreams = resolveUpstreams(options.upstreams);
   const logger: Logger = resolveLogger(options.logger);
   const observer = options.observer ?? {};
   const storage = instrumentStorage(
@@ -91,7 +96,11 @@ export function createContext(options: RegistryOptions): RegistryContext {
     });
   }
 
-  return {
+  let proxy: ProxyServices | undefined;
+  const context: RegistryContext = {
+    get proxy() {
+      return proxy;
+    },
     storage,
     observer,
     scopeOf: (request) => scopes.get(request),
@@ -148,4 +157,6 @@ export function createContext(options: RegistryOptions): RegistryContext {
       }
     },
   };
+  if (upstreams.length > 0) proxy = new ProxyServices(context, upstreams);
+  return context;
 }

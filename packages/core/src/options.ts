@@ -1,6 +1,7 @@
 import type { RegistryRequest } from './http/types.js';
 import type { Logger } from './logging.js';
 import type { RegistryObserver } from './observe.js';
+import type { ProxyEvent, UpstreamOptions } from './proxy/types.js';
 import type { RegistryStorage } from './stores/types.js';
 
 /** What a request wants to do, as the `authorize` hook sees it. */
@@ -85,7 +86,8 @@ export type RegistryEvent =
       readonly repository: string;
       readonly tag: string;
       readonly digest: string;
-    };
+    }
+  | ProxyEvent;
 
 /** Limits; every field has a default. */
 export interface RegistryLimits {
@@ -154,6 +156,12 @@ export interface RegistryOptions {
   onEvent?: (event: RegistryEvent) => void | Promise<void>;
   /** Lifetime of redirect URLs from `BlobStore.url`, in seconds. Default 900. */
   redirectExpiresIn?: number;
+  /**
+   * Upstream registries this registry serves as a pull-through cache, next to its local
+   * repositories: pulls under an upstream's prefix (or with `?ns=` naming its namespace) are
+   * answered from the cache or the upstream. Default: none.
+   */
+  upstreams?: readonly UpstreamOptions[];
 }
 
 /** Default limits. */

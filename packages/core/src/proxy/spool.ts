@@ -1,0 +1,186 @@
+import { randomUUID } from 'node:crypto';
+import { type FileHandle, open, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** Largest slice a reader takes from the file at once. */
+const READ_SIZE = 1024 * 1024;
+/** The newest bytes kept in memory too, so that readers keeping up never touch the file. */
+const RECENT_BYTES = 8 * 1024 * 1024;
+
+/** A window of the spooled bytes, and whether the last byte waits for the verdict. */
+export interface SpoolReadOptions {
+  readonly offset?: number;
+  /** Bytes to read; default up to the end. */
+  readonly length?: number;
+  /**
+   * Withholds the last byte written so far until {@link Spool.finish}: an HTTP client that
+   * received every byte it was promised would take a blob as complete, so it must not see the
+   * end before the digest is verified.
+   */
+  readonly holdBack?: boolean;
+}
+
+/**
+ * A temporary file that a download is written into while any number of readers follow it at their
+ * own pace, each from its own offset (docs/architecture.md, "Pull-through cache"). The download
+ * never waits for a reader, and a reader that goes away affects nobody else. Readers end when the
+ * writer {@link finish}es, and fail with the writer's error when it {@link fail}s. The file is
+ * removed once the writer and every reader are done (on POSIX it has no name from the start, so
+ * even a crash leaves nothing behind).
+ */
+export class Spool {
+  readonly #handle: FileHandle;
+  readonly #path: string | undefined;
+  #written = 0;
+  #state: 'filling' | 'done' | 'failed' = 'filling';
+  #error: unknown;
+  #wake: Array<() => void> = [];
+  #refs = 1;
+  #recent: Array<{ readonly offset: number; readonly bytes: Uint8Array }> = [];
+  #recentBytes = 0;
+
+  private constructor(handle: FileHandle, path: string | undefined) {
+    this.#handle = handle;
+    this.#path = path;
+  }
+
+  /** Creates an empty spool file in `directory`. */
+  static async create(directory: string): Promise<Spool> {
+    const path = join(directory, `wharf-spool-${randomUUID()}`);
+    const handle = await open(path, 'wx+', 0o600);
+    if (process.platform === 'win32') return new Spool(handle, path);
+    await unlink(path).catch(() => {});
+    return new Spool(handle, undefined);
+  }
+
+  /** Bytes written so far. */
+  get written(): number {
+    return this.#written;
+  }
+
+  /** Appends a chunk; resolves once readers can see it. */
+  async write(chunk: Uint8Array): Promise<void> {
+    if (this.#state !== 'filling') throw new Error('the spool is closed for writing');
+    let done = 0;
+    while (done < chunk.byteLength) {
+      const { bytesWritten } = await this.#handle.write(
+        chunk,
+        done,
+        chunk.byteLength - done,
+        this.#written + done,
+      );
+      done += bytesWritten;
+    }
+    this.#recent.push({ offset: this.#written, bytes: chunk });
+    this.#recentBytes += chunk.byteLength;
+    while (this.#recentBytes - this.#recent[0]!.bytes.byteLength >= RECENT_BYTES) {
+      this.#recentBytes -= this.#recent.shift()!.bytes.byteLength;
+    }
+    this.#written += chunk.byteLength;
+    this.#notify();
+  }
+
+  /** Everything was written and verified: readers may read to the end. */
+  finish(): void {
+    if (this.#state !== 'filling') return;
+    this.#state = 'done';
+    this.#notify();
+  }
+
+  /** The download failed: every reader fails with `error`. */
+  fail(error: unknown): void {
+    if (this.#state !== 'filling') return;
+    this.#state = 'failed';
+    this.#error = error;
+    this.#recent = [];
+    this.#notify();
+  }
+
+  /** The writer is done with the spool (readers may go on). */
+  release(): void {
+    this.#unref();
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = [];
+    for (const resolve of wake) resolve();
+  }
+
+  #progress(): Promise<void> {
+    return new Promise((resolve) => this.#wake.push(resolve));
+  }
+
+  #unref(): void {
+    if (--this.#refs > 0) return;
+    this.#recent = [];
+    void this.#handle.close().then(
+      () => (this.#path ? unlink(this.#path).catch(() => {}) : undefined),
+      () => {},
+    );
+  }
+
+  /** Up to `max` bytes at `position`, from memory when they are recent enough. */
+  async #slice(position: number, max: number): Promise<Uint8Array> {
+    for (const { offset, bytes } of this.#recent) {
+      if (position >= offset && position < offset + bytes.byteLength) {
+        const start = position - offset;
+        return bytes.subarray(start, start + Math.min(max, bytes.byteLength - start));
+      }
+    }
+    const buffer = Buffer.allocUnsafe(Math.min(max, READ_SIZE));
+    const { bytesRead } = await this.#handle.read(buffer, 0, buffer.byteLength, position);
+    return buffer.subarray(0, bytesRead);
+  }
+
+  /** Follows the spool from `offset`; see {@link SpoolReadOptions}. */
+  read(options: SpoolReadOptions = {}): AsyncIterable<Uint8Array> {
+    if (this.#refs <= 0) throw new Error('the spool is closed');
+    this.#refs++;
+    let position = options.offset ?? 0;
+    const end = options.length === undefined ? undefined : position + options.length;
+    let open = true;
+    const close = (): void => {
+      if (!open) return;
+      open = false;
+      this.#unref();
+    };
+    const iterator: AsyncIterator<Uint8Array> = {
+      next: async () => {
+        try {
+          for (;;) {
+            if (!open || (end !== undefined && position >= end)) {
+              close();
+              return { done: true, value: undefined };
+            }
+            if (this.#state === 'failed') throw this.#error;
+            const available =
+              this.#state === 'done' || !options.holdBack ? this.#written : Math.max(this.#written - 1, 0);
+            const stop = end === undefined ? available : Math.min(end, available);
+            if (position < stop) {
+              const chunk = await this.#slice(position, stop - position);
+              if (chunk.byteLength === 0) throw new Error('the spool file is shorter than written');
+              position += chunk.byteLength;
+              return { done: false, value: chunk };
+            }
+            if (this.#state === 'done') {
+              if (end !== undefined && position < end)
+                throw new Error('the download ended before the requested range');
+              close();
+              return { done: true, value: undefined };
+            }
+            await this.#progress();
+          }
+        } catch (error) {
+          close();
+          throw error;
+        }
+      },
+      return: async () => {
+        close();
+        return { done: true, value: undefined };
+      },
+    };
+    return { [Symbol.asyncIterator]: () => iterator };
+  }
+}
