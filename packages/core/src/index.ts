@@ -54,6 +54,17 @@ export type {
   RegistryOptions,
 } from './options.js';
 export { DEFAULT_FEATURES, DEFAULT_LIMITS } from './options.js';
+export type {
+  ProxyCacheEvent,
+  ProxyContentKind,
+  ProxyEvent,
+  UpstreamCacheOptions,
+  UpstreamCredentials,
+  UpstreamCredentialsProvider,
+  UpstreamOptions,
+  UpstreamRequestEvent,
+  UpstreamTimeouts,
+} from './proxy/types.js';
 export { createRegistry, type Registry } from './registry.js';
 export {
   InvalidKeyError,

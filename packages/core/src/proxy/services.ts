@@ -62,7 +62,7 @@ export interface CachedListing {
   readonly filtered?: boolean;
 }
 
-/** A failed revalidation is retried after at most this long, even with a long freshness interval. */
+/** After a failed revalidation the tag is served stale this long before the upstream is asked again. */
 const FAILED_CHECK_BACKOFF = 5_000;
 
 /**
@@ -175,8 +175,7 @@ export class ProxyServices {
   /** Records that the upstream confirmed a tag, or (with a warning) that asking it failed. */
   recordTagCheck(target: ProxyTarget, tag: string, warning?: string): void {
     const freshness = target.upstream.config.tagFreshness;
-    const until =
-      Date.now() + (warning === undefined ? freshness : Math.min(freshness, FAILED_CHECK_BACKOFF));
+    const until = Date.now() + (warning === undefined ? freshness : FAILED_CHECK_BACKOFF);
     this.#checks.set(this.#checkKey(target, tag), warning === undefined ? { until } : { until, warning });
   }
 

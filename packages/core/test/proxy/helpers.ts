@@ -43,6 +43,8 @@ export interface TestUpstream {
   readonly seen: Seen[];
   /** TCP connections accepted so far. */
   connections(): number;
+  /** The most registry requests that were in progress at once. */
+  maxInFlight(): number;
   /** Decides a fault per request (`undefined`: answer normally). */
   fault: ((req: IncomingMessage) => Fault | undefined) | undefined;
   stop(): Promise<void>;
@@ -120,12 +122,15 @@ export async function startUpstream(options: TestUpstreamOptions = {}): Promise<
   const seen: Seen[] = [];
   const sockets = new Set<Socket>();
   let connections = 0;
+  let inFlight = 0;
+  let maxInFlight = 0;
   const upstream: TestUpstream = {
     url: '',
     registry,
     client: new OciClient('http://registry.local', (input, init) => registry.fetch(input, init)),
     seen,
     connections: () => connections,
+    maxInFlight: () => maxInFlight,
     fault: undefined,
     stop: async () => {
       for (const socket of sockets) socket.destroy();
@@ -152,6 +157,9 @@ export async function startUpstream(options: TestUpstreamOptions = {}): Promise<
           .end(JSON.stringify({ token: value, expires_in: token.expiresIn ?? 300 }));
         return;
       }
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      res.once('close', () => inFlight--);
       const fault = upstream.fault?.(req);
       if (fault?.hang) return;
       if (fault?.status !== undefined) {

@@ -87,12 +87,10 @@ describe('pulling manifests through an upstream', () => {
     expect(sha256(Buffer.from(await stale.arrayBuffer()))).toBe(image.manifest.digest);
     expect(stale.headers.get('warning')).toMatch(/^299 - ".*unreachable.*"$/);
 
-    const started = Date.now();
     const unknown = await proxy.fetch('/v2/hub/library/app/manifests/never-seen');
     expect(unknown.status).toBe(502);
     const body = (await unknown.json()) as { errors: Array<{ code: string; message: string }> };
     expect(body.errors[0]!.message).toMatch(/upstream upstream\.test: unreachable/);
-    expect(Date.now() - started).toBeLessThan(5000);
   });
 
   it('answers 404 MANIFEST_UNKNOWN for what the upstream does not have, and drops a tag it deleted', async () => {
