@@ -14,6 +14,7 @@ export {
   toRegistryError,
   uploadOffsetError,
 } from './errors.js';
+export type { CacheEviction } from './gc/cache.js';
 export type { GcOptions, GcProgress, GcReport } from './gc/types.js';
 export type { HeaderLookup, RegistryRequest, RegistryResponse } from './http/types.js';
 export {

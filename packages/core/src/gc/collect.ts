@@ -3,6 +3,7 @@ import { RegistryError } from '../errors.js';
 import { manifestSubject } from '../oci/manifest.js';
 import { readManifestBytes } from '../stores/helpers.js';
 import type { BlobInfo } from '../stores/types.js';
+import { collectCache } from './cache.js';
 import { markRepository, type RepositoryMark, repositoryNames } from './mark.js';
 import type { GcOptions, GcProgress, GcReport } from './types.js';
 
@@ -90,6 +91,8 @@ export async function collectGarbage(ctx: RegistryContext, options: GcOptions = 
     return marks;
   };
 
+  const cache = await collectCache(ctx, { dryRun, now: startedAt.getTime(), check });
+  if (cache.length > 0) progress({ phase: 'cache', done: cache.length, total: cache.length });
   const first = await markAll('mark');
   const stored = new Map<string, BlobInfo>();
   for await (const info of blobs.list()) stored.set(info.digest, info);
@@ -174,6 +177,7 @@ export async function collectGarbage(ctx: RegistryContext, options: GcOptions = 
     },
     deleted,
     bytesReclaimed,
+    cache,
   };
   progress({ phase: 'done', done: 1, total: 1 });
   return report;

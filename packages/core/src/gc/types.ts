@@ -1,3 +1,5 @@
+import type { CacheEviction } from './cache.js';
+
 /** Options of `registry.gc()`. */
 export interface GcOptions {
   /** Report what would be deleted without deleting anything. Default false. */
@@ -19,7 +21,15 @@ export interface GcOptions {
 
 /** Where a collection is. */
 export interface GcProgress {
-  readonly phase: 'mark' | 'remark' | 'sweep-manifests' | 'sweep-links' | 'sweep-blobs' | 'uploads' | 'done';
+  readonly phase:
+    | 'cache'
+    | 'mark'
+    | 'remark'
+    | 'sweep-manifests'
+    | 'sweep-links'
+    | 'sweep-blobs'
+    | 'uploads'
+    | 'done';
   /** Items handled in this phase so far. */
   readonly done: number;
   /** Items in this phase, when known. */
@@ -50,4 +60,9 @@ export interface GcReport {
   };
   /** Bytes of deleted blobs and staged upload data. */
   readonly bytesReclaimed: number;
+  /**
+   * Images removed from pull-through caches (upstreams with a `cache` lifecycle) before the
+   * collection, whose bytes it then reclaimed unless something else still uses them.
+   */
+  readonly cache: readonly CacheEviction[];
 }

@@ -228,7 +228,7 @@ async function resolveTag(proxy: ProxyServices, target: ProxyTarget, tag: string
       message: error.message,
     } as const;
     if (error.kind === 'not-found') {
-      proxy.forgetTagCheck(target, tag);
+      proxy.forgetTagCheck(target.local, tag);
       if (cachedDigest) await metadata.deleteTag(target.local, tag);
     } else if (cachedDigest) {
       const warning = warningOf(error);

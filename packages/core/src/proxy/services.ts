@@ -162,13 +162,13 @@ export class ProxyServices {
     };
   }
 
-  #checkKey(target: ProxyTarget, tag: string): string {
-    return `${target.local}\u0000${tag}`;
+  #checkKey(repository: string, tag: string): string {
+    return `${repository}\u0000${tag}`;
   }
 
   /** The last check of a cached tag, while it still holds. */
   tagCheck(target: ProxyTarget, tag: string): TagCheck | undefined {
-    const check = this.#checks.get(this.#checkKey(target, tag));
+    const check = this.#checks.get(this.#checkKey(target.local, tag));
     return check && check.until > Date.now() ? check : undefined;
   }
 
@@ -176,12 +176,15 @@ export class ProxyServices {
   recordTagCheck(target: ProxyTarget, tag: string, warning?: string): void {
     const freshness = target.upstream.config.tagFreshness;
     const until = Date.now() + (warning === undefined ? freshness : FAILED_CHECK_BACKOFF);
-    this.#checks.set(this.#checkKey(target, tag), warning === undefined ? { until } : { until, warning });
+    this.#checks.set(
+      this.#checkKey(target.local, tag),
+      warning === undefined ? { until } : { until, warning },
+    );
   }
 
   /** Forgets a tag's check (the tag is gone). */
-  forgetTagCheck(target: ProxyTarget, tag: string): void {
-    this.#checks.delete(this.#checkKey(target, tag));
+  forgetTagCheck(repository: string, tag: string): void {
+    this.#checks.delete(this.#checkKey(repository, tag));
   }
 
   /**
