@@ -125,7 +125,7 @@ export class BlobFill {
           `sent content with digest ${computed} for ${this.digest}`,
         );
       }
-      spool.finish();
+      await spool.finish();
     } catch (error) {
       const failure =
         error instanceof UpstreamError

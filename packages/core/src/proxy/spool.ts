@@ -6,6 +6,11 @@ import { join } from 'node:path';
 const READ_SIZE = 1024 * 1024;
 /** The newest bytes kept in memory too, so that readers keeping up never touch the file. */
 const RECENT_BYTES = 8 * 1024 * 1024;
+/**
+ * Chunks are written to the file in batches of this size (one `writev`). Smaller than
+ * `RECENT_BYTES`: what is not yet in the file is always still in memory.
+ */
+const FLUSH_BYTES = 1024 * 1024;
 
 /** A window of the spooled bytes, and whether the last byte waits for the verdict. */
 export interface SpoolReadOptions {
@@ -38,6 +43,9 @@ export class Spool {
   #refs = 1;
   #recent: Array<{ readonly offset: number; readonly bytes: Uint8Array }> = [];
   #recentBytes = 0;
+  #pending: Uint8Array[] = [];
+  #pendingBytes = 0;
+  #flushed = 0;
 
   private constructor(handle: FileHandle, path: string | undefined) {
     this.#handle = handle;
@@ -58,31 +66,50 @@ export class Spool {
     return this.#written;
   }
 
-  /** Appends a chunk; resolves once readers can see it. */
+  /** Appends a chunk: readers see it at once; resolves when the writer may go on. */
   async write(chunk: Uint8Array): Promise<void> {
     if (this.#state !== 'filling') throw new Error('the spool is closed for writing');
-    let done = 0;
-    while (done < chunk.byteLength) {
-      const { bytesWritten } = await this.#handle.write(
-        chunk,
-        done,
-        chunk.byteLength - done,
-        this.#written + done,
-      );
-      done += bytesWritten;
-    }
+    if (chunk.byteLength === 0) return;
     this.#recent.push({ offset: this.#written, bytes: chunk });
     this.#recentBytes += chunk.byteLength;
     while (this.#recentBytes - this.#recent[0]!.bytes.byteLength >= RECENT_BYTES) {
       this.#recentBytes -= this.#recent.shift()!.bytes.byteLength;
     }
     this.#written += chunk.byteLength;
+    this.#pending.push(chunk);
+    this.#pendingBytes += chunk.byteLength;
     this.#notify();
+    if (this.#pendingBytes >= FLUSH_BYTES) await this.#flush();
+  }
+
+  /** Writes the pending chunks to the file. */
+  async #flush(): Promise<void> {
+    const chunks = this.#pending;
+    const total = this.#pendingBytes;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    let done = (await this.#handle.writev(chunks, this.#flushed)).bytesWritten;
+    // A short write (rare for files): the rest one piece at a time.
+    if (done < total) {
+      const rest = Buffer.concat(chunks).subarray(done);
+      for (let offset = 0; offset < rest.byteLength; ) {
+        const { bytesWritten } = await this.#handle.write(
+          rest,
+          offset,
+          rest.byteLength - offset,
+          this.#flushed + done + offset,
+        );
+        offset += bytesWritten;
+      }
+      done = total;
+    }
+    this.#flushed += done;
   }
 
   /** Everything was written and verified: readers may read to the end. */
-  finish(): void {
+  async finish(): Promise<void> {
     if (this.#state !== 'filling') return;
+    await this.#flush();
     this.#state = 'done';
     this.#notify();
   }
@@ -120,15 +147,28 @@ export class Spool {
     );
   }
 
-  /** Up to `max` bytes at `position`, from memory when they are recent enough. */
+  /**
+   * Up to `max` bytes at `position`: from memory when they are recent enough (consecutive chunks
+   * joined, so consumers see large writes), else from the file.
+   */
   async #slice(position: number, max: number): Promise<Uint8Array> {
-    for (const { offset, bytes } of this.#recent) {
-      if (position >= offset && position < offset + bytes.byteLength) {
-        const start = position - offset;
-        return bytes.subarray(start, start + Math.min(max, bytes.byteLength - start));
+    const limit = Math.min(max, READ_SIZE);
+    const index = this.#recent.findIndex(
+      ({ offset, bytes }) => position >= offset && position < offset + bytes.byteLength,
+    );
+    if (index >= 0) {
+      const pieces: Uint8Array[] = [];
+      let size = 0;
+      for (let i = index; i < this.#recent.length && size < limit; i++) {
+        const { offset, bytes } = this.#recent[i]!;
+        const start = Math.max(position - offset, 0);
+        const piece = bytes.subarray(start, start + Math.min(limit - size, bytes.byteLength - start));
+        pieces.push(piece);
+        size += piece.byteLength;
       }
+      return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, size);
     }
-    const buffer = Buffer.allocUnsafe(Math.min(max, READ_SIZE));
+    const buffer = Buffer.allocUnsafe(limit);
     const { bytesRead } = await this.#handle.read(buffer, 0, buffer.byteLength, position);
     return buffer.subarray(0, bytesRead);
   }
