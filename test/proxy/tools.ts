@@ -1,0 +1,305 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, request, type Server } from 'node:http';
+import { createServer as createNetServer, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { UpstreamOptions } from '@wharf/core';
+import { run, type ScratchDir, type ServerProcess, startServer } from '@wharf/test-utils';
+
+const FIXTURE = fileURLToPath(new URL('./fixtures/registry.ts', import.meta.url));
+
+/**
+ * As root, containers/image keeps its blob-info cache in `/var/lib/containers/cache` whatever the
+ * environment says; where a private mount namespace is available, skopeo and podman run with a
+ * directory of the scratch directory mounted there instead, so nothing outside it changes.
+ */
+const SYSTEM_CACHE = '/var/lib/containers/cache';
+const privateMounts =
+  process.getuid?.() === 0 &&
+  spawnSync('unshare', ['--mount', '--propagation', 'private', 'true'], { stdio: 'ignore' }).status === 0;
+
+/** Runs skopeo or podman with its state inside `work`. */
+export async function runTool(
+  work: ScratchDir,
+  command: string,
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<{ stdout: string; stderr: string }> {
+  const options = { env: { ...work.env, ...env }, timeoutMs: 180_000 };
+  if (!privateMounts) return run(command, args, options);
+  const cache = join(work.dir, 'system-cache');
+  await mkdir(cache, { recursive: true });
+  const script = `mkdir -p ${SYSTEM_CACHE} && mount --bind "$0" ${SYSTEM_CACHE} && exec "$@"`;
+  return run(
+    'unshare',
+    ['--mount', '--propagation', 'private', '--', 'sh', '-c', script, cache, command, ...args],
+    options,
+  );
+}
+
+/** A free loopback TCP port (for servers that cannot listen on port 0 themselves). */
+export async function freePort(): Promise<number> {
+  const server = createNetServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/** A child process this test started, stopped by its PID. */
+async function stopChild(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  await exited;
+}
+
+/** Debian's `docker-registry` (CNCF distribution 2.8) with its access log, as an upstream. */
+export interface DockerRegistry {
+  readonly url: string;
+  readonly host: string;
+  /** Everything it printed: the access log is in there, one combined-format line per request. */
+  output(): string;
+  /** Completed GETs of a path, counted from the access log. */
+  gets(path: string): number;
+  stop(): Promise<void>;
+}
+
+/** Starts `docker-registry` on a free loopback port over a fresh root under `work`. */
+export async function startDockerRegistry(work: string): Promise<DockerRegistry> {
+  const port = await freePort();
+  const root = join(work, `distribution-${port}`);
+  await mkdir(root, { recursive: true });
+  const config = join(work, `distribution-${port}.yml`);
+  await writeFile(
+    config,
+    [
+      'version: 0.1',
+      'log:',
+      '  level: warn',
+      'storage:',
+      '  filesystem:',
+      `    rootdirectory: ${JSON.stringify(root)}`,
+      '  delete:',
+      '    enabled: true',
+      'http:',
+      `  addr: 127.0.0.1:${port}`,
+      '',
+    ].join('\n'),
+  );
+  const child = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    output += chunk;
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    output += chunk;
+  });
+  const exited = once(child, 'exit');
+  const url = `http://127.0.0.1:${port}`;
+  const registry: DockerRegistry = {
+    url,
+    host: `127.0.0.1:${port}`,
+    output: () => output,
+    gets: (path) => output.split('\n').filter((line) => line.includes(`"GET ${path} HTTP/1.1" 200 `)).length,
+    stop: () => stopChild(child, exited),
+  };
+  for (const deadline = Date.now() + 20_000; ; ) {
+    if (child.exitCode !== null) throw new Error(`docker-registry exited early:\n${output}`);
+    try {
+      const res = await fetch(`${url}/v2/`);
+      await res.arrayBuffer();
+      if (res.status === 200) return registry;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await registry.stop();
+      throw new Error(`docker-registry did not start:\n${output}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Options of {@link startWharf}. */
+export interface WharfFixtureOptions {
+  readonly root: string;
+  readonly upstreams?: readonly UpstreamOptions[];
+  /** Docker token authentication for this user. */
+  readonly token?: { readonly user: string; readonly password: string };
+}
+
+/** Starts a wharf process on filesystem storage (`test/proxy/fixtures/registry.ts`). */
+export function startWharf(options: WharfFixtureOptions): Promise<ServerProcess> {
+  return startServer({
+    main: FIXTURE,
+    env: {
+      WHARF_FIXTURE_ROOT: options.root,
+      WHARF_FIXTURE_UPSTREAMS: JSON.stringify(options.upstreams ?? []),
+      ...(options.token
+        ? {
+            WHARF_FIXTURE_TOKEN_USER: options.token.user,
+            WHARF_FIXTURE_TOKEN_PASSWORD: options.token.password,
+          }
+        : {}),
+    },
+  });
+}
+
+/** GETs a URL and hashes the body as it arrives; the status, size, digest and headers. */
+export function download(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; size: number; digest: string; headers: IncomingMessage['headers'] }> {
+  return new Promise((resolve, reject) => {
+    request(url, { headers }, (res) => {
+      const hash = createHash('sha256');
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.byteLength;
+        hash.update(chunk);
+      });
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          size,
+          digest: `sha256:${hash.digest('hex')}`,
+          headers: res.headers,
+        }),
+      );
+      res.on('error', reject);
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+/** What the faulty front does to a request instead of passing it on. */
+export type FrontFault =
+  | { readonly status: number; readonly headers?: Record<string, string> }
+  | { readonly truncateAt: number }
+  | { readonly corrupt: true };
+
+/** An HTTP forwarder in front of an upstream that counts requests and injects faults. */
+export interface FaultyFront {
+  readonly url: string;
+  /** Requests seen, as `METHOD path`. */
+  readonly seen: string[];
+  fault: ((req: IncomingMessage) => FrontFault | undefined) | undefined;
+  stop(): Promise<void>;
+}
+
+/** Starts a forwarder to `target` (an `http://host:port` origin) on a free loopback port. */
+export async function startFaultyFront(target: string): Promise<FaultyFront> {
+  const sockets = new Set<Socket>();
+  const front: FaultyFront = {
+    url: '',
+    seen: [],
+    fault: undefined,
+    stop: async () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+      await once(server, 'close');
+    },
+  };
+  const server: Server = createServer((req, res) => {
+    front.seen.push(`${req.method} ${req.url}`);
+    const fault = front.fault?.(req);
+    if (fault && 'status' in fault) {
+      res.writeHead(fault.status, { 'Content-Type': 'application/json', ...fault.headers });
+      res.end('{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}');
+      return;
+    }
+    const upstream = request(
+      new URL(req.url ?? '/', target),
+      { method: req.method, headers: { ...req.headers, host: new URL(target).host } },
+      (reply) => {
+        res.writeHead(reply.statusCode ?? 502, reply.headers);
+        let sent = 0;
+        let flipped = false;
+        reply.on('data', (chunk: Buffer) => {
+          let out = chunk;
+          if (fault && 'truncateAt' in fault && sent + chunk.byteLength > fault.truncateAt) {
+            res.write(chunk.subarray(0, fault.truncateAt - sent));
+            reply.destroy();
+            setTimeout(() => res.destroy(), 20);
+            return;
+          }
+          if (fault && 'corrupt' in fault && !flipped) {
+            out = Buffer.from(chunk);
+            out[0] = out[0]! ^ 0xff;
+            flipped = true;
+          }
+          sent += out.byteLength;
+          if (!res.write(out)) {
+            reply.pause();
+            res.once('drain', () => reply.resume());
+          }
+        });
+        reply.on('end', () => res.end());
+      },
+    );
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return Object.assign(front, { url: `http://127.0.0.1:${(server.address() as { port: number }).port}` });
+}
+
+/** A containerd daemon of this test's own (root, state and socket in `dir`). */
+export interface Containerd {
+  readonly address: string;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** Starts containerd with only what pulling needs (no CRI), everything inside `dir`. */
+export async function startContainerd(dir: string): Promise<Containerd> {
+  const address = join(dir, 'containerd.sock');
+  const config = join(dir, 'containerd.toml');
+  await writeFile(
+    config,
+    [
+      'version = 2',
+      `root = ${JSON.stringify(join(dir, 'root'))}`,
+      `state = ${JSON.stringify(join(dir, 'state'))}`,
+      'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
+      '[grpc]',
+      `  address = ${JSON.stringify(address)}`,
+      '[ttrpc]',
+      `  address = ${JSON.stringify(`${address}.ttrpc`)}`,
+      '[debug]',
+      '  address = ""',
+      '[metrics]',
+      '  address = ""',
+      '',
+    ].join('\n'),
+  );
+  const child = spawn('containerd', ['--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    output += chunk;
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    output += chunk;
+  });
+  const exited = once(child, 'exit');
+  const stop = () => stopChild(child, exited);
+  for (const deadline = Date.now() + 20_000; !output.includes('containerd successfully booted'); ) {
+    if (child.exitCode !== null) throw new Error(`containerd exited early:\n${output}`);
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`containerd did not start:\n${output}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return { address, output: () => output, stop };
+}
