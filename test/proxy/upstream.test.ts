@@ -116,6 +116,10 @@ describe.skipIf(!hasTool('docker-registry'))('the cache in front of docker-regis
     for (const blob of image.layers) {
       expect(sha256(await readFile(join(into, blob.digest.slice('sha256:'.length))))).toBe(blob.digest);
     }
+    const never = await fetch(`${wharf.url}/v2/hub/library/app/manifests/never`);
+    expect(never.status).toBe(502);
+    const body = (await never.json()) as { errors: Array<{ code: string; message: string }> };
+    expect(body.errors[0]!.message).toMatch(/^upstream docker\.io: unreachable \(ECONNREFUSED\)/);
     await expect(
       runTool(work, 'skopeo', [
         'inspect',
@@ -123,7 +127,7 @@ describe.skipIf(!hasTool('docker-registry'))('the cache in front of docker-regis
         '--retry-times=0',
         `docker://${wharf.host}/hub/library/app:never`,
       ]),
-    ).rejects.toThrow(/unreachable/);
+    ).rejects.toThrow(/502 Bad Gateway/);
   });
 
   it('passes a 429 with its Retry-After on, and stores nothing from a truncated or corrupted body', async () => {
