@@ -8,13 +8,13 @@ import {
   type ServerProcess,
   scratch,
   sha256,
-  writeOciLayout,
 } from '@wharf/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Containerd,
   type DockerRegistry,
   runTool,
+  seedImage,
   startContainerd,
   startDockerRegistry,
   startWharf,
@@ -36,14 +36,7 @@ describe.skipIf(!(hasTool('docker-registry') && hasTool('skopeo')))(
       work = await scratch('wharf-proxy-clients-');
       upstream = await startDockerRegistry(work.dir);
       image = makeRealImage([{ randomFile: 3 * 1024 * 1024 }, { randomFile: 10_000 }]);
-      const layout = join(work.dir, 'layout');
-      await writeOciLayout(layout, [{ tag: 'v1', image }]);
-      await runTool(work, 'skopeo', [
-        'copy',
-        '--dest-tls-verify=false',
-        `oci:${layout}:v1`,
-        `docker://${upstream.host}/library/app:v1`,
-      ]);
+      await seedImage(work, image, `${upstream.host}/library/app:v1`);
       wharf = await startWharf({
         root: join(work.dir, 'wharf'),
         upstreams: [

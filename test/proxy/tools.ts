@@ -1,13 +1,21 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, request, type Server } from 'node:http';
-import { createServer as createNetServer, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { UpstreamOptions } from '@wharf/core';
-import { run, type ScratchDir, type ServerProcess, startServer } from '@wharf/test-utils';
+import {
+  type RealImage,
+  run,
+  type ScratchDir,
+  type ServerProcess,
+  startServer,
+  writeOciLayout,
+} from '@wharf/test-utils';
+import { type DistributionRegistry, startDistribution } from '../../packages/storage-fs/test/helpers.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/registry.ts', import.meta.url));
 
@@ -40,88 +48,51 @@ export async function runTool(
   );
 }
 
-/** A free loopback TCP port (for servers that cannot listen on port 0 themselves). */
-export async function freePort(): Promise<number> {
-  const server = createNetServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
 /** A child process this test started, stopped by its PID. */
 async function stopChild(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
   if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   await exited;
 }
 
-/** Debian's `docker-registry` (CNCF distribution 2.8) with its access log, as an upstream. */
-export interface DockerRegistry {
-  readonly url: string;
-  readonly host: string;
-  /** Everything it printed: the access log is in there, one combined-format line per request. */
-  output(): string;
-  /** Completed GETs of a path, counted from the access log. */
+/** Debian's `docker-registry` (CNCF distribution 2.8) as an upstream, with its access log. */
+export interface DockerRegistry extends DistributionRegistry {
+  /** Completed GETs of a path, counted in the access log (one combined-format line per request). */
   gets(path: string): number;
-  stop(): Promise<void>;
 }
 
 /** Starts `docker-registry` on a free loopback port over a fresh root under `work`. */
 export async function startDockerRegistry(work: string): Promise<DockerRegistry> {
-  const port = await freePort();
-  const root = join(work, `distribution-${port}`);
-  await mkdir(root, { recursive: true });
-  const config = join(work, `distribution-${port}.yml`);
-  await writeFile(
-    config,
-    [
-      'version: 0.1',
-      'log:',
-      '  level: warn',
-      'storage:',
-      '  filesystem:',
-      `    rootdirectory: ${JSON.stringify(root)}`,
-      '  delete:',
-      '    enabled: true',
-      'http:',
-      `  addr: 127.0.0.1:${port}`,
-      '',
-    ].join('\n'),
-  );
-  const child = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    output += chunk;
-  });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-    output += chunk;
-  });
-  const exited = once(child, 'exit');
-  const url = `http://127.0.0.1:${port}`;
-  const registry: DockerRegistry = {
-    url,
-    host: `127.0.0.1:${port}`,
-    output: () => output,
-    gets: (path) => output.split('\n').filter((line) => line.includes(`"GET ${path} HTTP/1.1" 200 `)).length,
-    stop: () => stopChild(child, exited),
+  const root = await mkdtemp(join(work, 'distribution-'));
+  const registry = await startDistribution(root, work);
+  return {
+    ...registry,
+    gets: (path) =>
+      registry
+        .output()
+        .split('\n')
+        .filter((line) => line.includes(`"GET ${path} HTTP/1.1" 200 `)).length,
   };
-  for (const deadline = Date.now() + 20_000; ; ) {
-    if (child.exitCode !== null) throw new Error(`docker-registry exited early:\n${output}`);
-    try {
-      const res = await fetch(`${url}/v2/`);
-      await res.arrayBuffer();
-      if (res.status === 200) return registry;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      await registry.stop();
-      throw new Error(`docker-registry did not start:\n${output}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+}
+
+/**
+ * Pushes an image to `reference` (`host/repo:tag`) the way a user would, with skopeo from an OCI
+ * layout written into `work`; `creds` are skopeo's `user:password`.
+ */
+export async function seedImage(
+  work: ScratchDir,
+  image: RealImage,
+  reference: string,
+  creds?: string,
+): Promise<void> {
+  const layout = await mkdtemp(join(work.dir, 'layout-'));
+  await writeOciLayout(layout, [{ tag: 'seed', image }]);
+  await runTool(work, 'skopeo', [
+    'copy',
+    '--dest-tls-verify=false',
+    ...(creds ? [`--dest-creds=${creds}`] : []),
+    `oci:${layout}:seed`,
+    `docker://${reference}`,
+  ]);
 }
 
 /** Options of {@link startWharf}. */

@@ -12,7 +12,6 @@ import {
   type ServerProcess,
   scratch,
   sha256,
-  writeOciLayout,
 } from '@wharf/test-utils';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -20,6 +19,7 @@ import {
   download,
   type FaultyFront,
   runTool,
+  seedImage,
   startDockerRegistry,
   startFaultyFront,
   startWharf,
@@ -91,14 +91,7 @@ describe.skipIf(!hasTool('docker-registry'))('the cache in front of docker-regis
 
   it('still serves pulled tags with a Warning when the upstream is stopped; an unknown tag fails at once', async () => {
     const image = makeRealImage([{ randomFile: MiB }]);
-    const layout = join(work.dir, 'layout');
-    await writeOciLayout(layout, [{ tag: 'v1', image }]);
-    await runTool(work, 'skopeo', [
-      'copy',
-      '--dest-tls-verify=false',
-      `oci:${layout}:v1`,
-      `docker://${upstream.host}/library/app:v1`,
-    ]);
+    await seedImage(work, image, `${upstream.host}/library/app:v1`);
     wharf = await startWharf({
       root: root(),
       upstreams: [{ namespace: 'docker.io', url: upstream.url, prefix: 'hub/', tagFreshness: 0 }],
@@ -237,15 +230,7 @@ describe.skipIf(!hasTool('skopeo'))('a wharf upstream with token authentication'
     });
     servers.push(upstream);
     const image = makeRealImage([{ randomFile: 2 * MiB }]);
-    const layout = join(work.dir, 'layout');
-    await writeOciLayout(layout, [{ tag: 'v1', image }]);
-    await runTool(work, 'skopeo', [
-      'copy',
-      '--dest-tls-verify=false',
-      `--dest-creds=mirror:${password}`,
-      `oci:${layout}:v1`,
-      `docker://${upstream.host}/team/app:v1`,
-    ]);
+    await seedImage(work, image, `${upstream.host}/team/app:v1`, `mirror:${password}`);
     const wharf = await startWharf({
       root: join(work.dir, 'wharf'),
       upstreams: [

@@ -105,3 +105,4 @@ export type {
   UploadStore,
 } from './stores/types.js';
 export { collectBytes } from './util/bytes.js';
+export { repositoryGlob } from './util/glob.js';

@@ -1,8 +1,9 @@
+import type { UpstreamOptions } from '@wharf/core';
 import { makeImage, sha256 } from '@wharf/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseChallenge } from '../../src/proxy/auth.js';
 import { parseRetryAfter } from '../../src/proxy/client.js';
-import { proxied } from './harness.js';
+import { type Proxied, proxied } from './harness.js';
 import { startUpstream, type TestUpstream } from './helpers.js';
 
 let upstream: TestUpstream | undefined;
@@ -17,16 +18,7 @@ describe('authenticating to upstreams', () => {
     const image = makeImage({ layers: [2048] });
     const ok = await upstream.registry.fetch('/v2/'); // the hook guards the upstream's own pushes too
     expect(ok.status).toBe(401);
-    const proxy = proxied({
-      upstreams: [
-        {
-          namespace: 'upstream.test',
-          url: upstream.url,
-          prefix: 'hub/',
-          credentials: { username: 'mirror', password: 's3cret' },
-        },
-      ],
-    });
+    const proxy = withCredentials({ username: 'mirror', password: 's3cret' });
     // Push through the token flow's back door: the registry's storage directly.
     await pushDirect(upstream, 'library/app', 'v1', image);
 
@@ -49,16 +41,7 @@ describe('authenticating to upstreams', () => {
     upstream = await startUpstream({ token: { username: 'mirror', password: 'right' } });
     await pushDirect(upstream, 'library/app', 'v1', makeImage());
     let password = 'wrong';
-    const proxy = proxied({
-      upstreams: [
-        {
-          namespace: 'upstream.test',
-          url: upstream.url,
-          prefix: 'hub/',
-          credentials: async () => ({ username: 'mirror', password }),
-        },
-      ],
-    });
+    const proxy = withCredentials(async () => ({ username: 'mirror', password }));
     const denied = await proxy.fetch('/v2/hub/library/app/manifests/v1');
     expect(denied.status).toBe(403);
     const body = (await denied.json()) as { errors: Array<{ code: string; message: string }> };
@@ -72,16 +55,7 @@ describe('authenticating to upstreams', () => {
     upstream = await startUpstream({ basic: { username: 'u', password: 'p' } });
     const image = makeImage();
     await pushDirect(upstream, 'library/app', 'v1', image);
-    const proxy = proxied({
-      upstreams: [
-        {
-          namespace: 'upstream.test',
-          url: upstream.url,
-          prefix: 'hub/',
-          credentials: { username: 'u', password: 'p' },
-        },
-      ],
-    });
+    const proxy = withCredentials({ username: 'u', password: 'p' });
     const res = await proxy.fetch('/v2/hub/library/app/manifests/v1');
     expect(res.status).toBe(200);
     expect(res.headers.get('docker-content-digest')).toBe(image.manifest.digest);
@@ -111,6 +85,13 @@ describe('authenticating to upstreams', () => {
     expect(parseRetryAfter('999999')).toBe(900);
   });
 });
+
+/** A proxy of the test upstream under `hub/`, with credentials. */
+function withCredentials(credentials: UpstreamOptions['credentials']): Proxied {
+  return proxied({
+    upstreams: [{ namespace: 'upstream.test', url: upstream!.url, prefix: 'hub/', credentials }],
+  });
+}
 
 /** Writes an image into a guarded upstream's storage without going through its auth. */
 async function pushDirect(
