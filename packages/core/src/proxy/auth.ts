@@ -60,7 +60,7 @@ export class UpstreamAuth {
   readonly #report: (event: UpstreamRequestEvent) => void;
   #scheme: 'basic' | 'bearer' | undefined;
   readonly #tokens = new Map<string, Token>();
-  readonly #fetching = new Flights<Token>();
+  readonly #fetching = new Flights();
 
   constructor(config: UpstreamConfig, report: (event: UpstreamRequestEvent) => void) {
     this.#config = config;

@@ -30,6 +30,8 @@ export interface UpstreamResponse {
 /** Longest wait a `Retry-After` can impose on this process (seconds). */
 const RETRY_AFTER_CAP = 15 * 60;
 const MAX_REDIRECTS = 5;
+/** A disposed body at most this large is read to its end rather than closing the connection. */
+const DRAIN_MAX = 64 * 1024;
 
 /** Seconds a `Retry-After` (delta-seconds or HTTP-date) asks for, capped. */
 export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
@@ -49,16 +51,20 @@ export class UpstreamBody implements AsyncIterable<Uint8Array> {
   readonly #res: IncomingMessage;
   readonly #upstream: string;
   readonly #finish: (error: string | undefined, bytes: number) => void;
+  readonly #drainable: boolean;
   #bytes = 0;
   #done = false;
 
+  /** `drainable`: the rest is small (a HEAD's empty body), so disposing reads it to keep the connection. */
   constructor(
     res: IncomingMessage,
     upstream: string,
+    drainable: boolean,
     finish: (error: string | undefined, bytes: number) => void,
   ) {
     this.#res = res;
     this.#upstream = upstream;
+    this.#drainable = drainable;
     this.#finish = finish;
     // A connection that closes before anyone reads still gives its slot back.
     res.once('close', () => {
@@ -72,11 +78,18 @@ export class UpstreamBody implements AsyncIterable<Uint8Array> {
     this.#finish(error, this.#bytes);
   }
 
-  /** Drops the body (the connection is reused when the rest is small, else closed). */
+  /** Drops the body: a small one is read to its end so the connection is reused, a large one closed. */
   dispose(): void {
-    if (this.#res.complete) discard(this.#res);
-    else this.#res.destroy();
-    this.#end(this.#res.complete ? undefined : 'abandoned');
+    if (this.#done) return;
+    const res = this.#res;
+    if (res.complete || this.#drainable) {
+      discard(res);
+      if (res.complete) this.#end(undefined);
+      else res.once('end', () => this.#end(undefined));
+    } else {
+      res.destroy();
+      this.#end('abandoned');
+    }
   }
 
   // A hand-written iterator rather than a generator: a generator's `finally` never runs when the
@@ -183,7 +196,9 @@ export class UpstreamClient {
     }
     const status = res.statusCode ?? 0;
     if (status >= 200 && status < 300) {
-      const body = new UpstreamBody(res, this.config.namespace, (error, bytes) =>
+      const length = Number(res.headers['content-length']);
+      const drainable = request.method === 'HEAD' || (Number.isFinite(length) && length <= DRAIN_MAX);
+      const body = new UpstreamBody(res, this.config.namespace, drainable, (error, bytes) =>
         finish(status, error, bytes),
       );
       return { status, headers: res.headers, body };

@@ -32,8 +32,8 @@ async function answer(
 ): Promise<RegistryResponse> {
   switch (pull.kind) {
     case 'manifest': {
-      const { warning } = await resolveManifest(proxy, target, pull.reference);
-      return decorate(await getManifest(ctx, request, target.local, pull.reference), target, warning);
+      const { reference, warning } = await resolveManifest(proxy, target, pull.reference);
+      return decorate(await getManifest(ctx, request, target.local, reference), target, warning);
     }
     case 'blob':
       return decorate(await pullBlob(proxy, request, target, parseDigest(pull.digest)), target);

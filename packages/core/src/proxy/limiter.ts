@@ -53,11 +53,12 @@ export class Limiter {
  * share its outcome. The operation runs detached from any caller (its own timeouts only), so a
  * caller that goes away leaves it to the others.
  */
-export class Flights<T> {
-  readonly #running = new Map<string, Promise<T>>();
+export class Flights {
+  readonly #running = new Map<string, Promise<unknown>>();
 
-  run(key: string, operation: () => Promise<T>): Promise<T> {
-    const running = this.#running.get(key);
+  /** Keys of operations with different result types must differ (prefix them by kind). */
+  run<T>(key: string, operation: () => Promise<T>): Promise<T> {
+    const running = this.#running.get(key) as Promise<T> | undefined;
     if (running) return running;
     const started = operation().finally(() => {
       this.#running.delete(key);

@@ -17,6 +17,8 @@ const ACCEPT = MANIFEST_MEDIA_TYPES.join(', ');
 /** A reference resolved to a digest that is cached now. */
 export interface Resolved {
   readonly digest: string;
+  /** What to serve from storage: the tag when the repository's tag names `digest`, else the digest. */
+  readonly reference: string;
   /** Set when the cached tag was served because the upstream failed. */
   readonly warning?: string;
 }
@@ -152,7 +154,7 @@ async function checkTag(
   target: ProxyTarget,
   tag: string,
   cachedDigest: string | null,
-): Promise<string> {
+): Promise<{ digest: string; tagged: boolean }> {
   const { client, config } = target.upstream;
   const head = await client.request({
     method: 'HEAD',
@@ -164,7 +166,7 @@ async function checkTag(
   });
   head.body.dispose();
   const named = tryParseDigest(header(head.headers, 'docker-content-digest') ?? '');
-  if (named && named.digest === cachedDigest) return named.digest;
+  if (named && named.digest === cachedDigest) return { digest: named.digest, tagged: true };
   let digest: string;
   if (named) {
     await ensureManifest(proxy, target, named);
@@ -176,9 +178,11 @@ async function checkTag(
   }
   const { metadata } = proxy.ctx.storage;
   // A tag pushed here meanwhile (a local override) is never overwritten.
-  if (config.localOverrides && (await metadata.getTag(target.local, overrideMarker(tag)))) return digest;
+  if (config.localOverrides && (await metadata.getTag(target.local, overrideMarker(tag)))) {
+    return { digest, tagged: false };
+  }
   await metadata.putTag(target.local, tag, digest);
-  return digest;
+  return { digest, tagged: true };
 }
 
 /** A readable account of an upstream failure, for a `Warning` header (quotes and controls removed). */
@@ -202,21 +206,20 @@ async function resolveTag(proxy: ProxyServices, target: ProxyTarget, tag: string
     config.localOverrides ? metadata.getTag(target.local, overrideMarker(tag)) : null,
   ]);
   const cachedDigest = cached && tryParseDigest(cached) ? cached : null;
-  if (cachedDigest && marked) return { digest: cachedDigest };
+  if (cachedDigest && marked) return { digest: cachedDigest, reference: tag };
   if (isOverrideMarker(tag)) throw new RegistryError('MANIFEST_UNKNOWN', { detail: { reference: tag } });
   const check = cachedDigest ? proxy.tagCheck(target, tag) : undefined;
   if (cachedDigest && check) {
     proxy.cacheEvent(target, 'tag', check.warning === undefined ? 'hit' : 'stale');
-    return check.warning === undefined
-      ? { digest: cachedDigest }
-      : { digest: cachedDigest, warning: check.warning };
+    const resolved = { digest: cachedDigest, reference: tag };
+    return check.warning === undefined ? resolved : { ...resolved, warning: check.warning };
   }
   const key = `t\u0000${config.namespace}\u0000${target.remote}\u0000${tag}`;
   try {
-    const digest = await proxy.flights.run(key, () => checkTag(proxy, target, tag, cachedDigest));
+    const { digest, tagged } = await proxy.flights.run(key, () => checkTag(proxy, target, tag, cachedDigest));
     proxy.recordTagCheck(target, tag);
     proxy.cacheEvent(target, 'tag', digest === cachedDigest ? 'revalidated' : 'miss');
-    return { digest };
+    return { digest, reference: tagged ? tag : digest };
   } catch (error) {
     if (!(error instanceof UpstreamError)) throw error;
     const failed = {
@@ -235,7 +238,7 @@ async function resolveTag(proxy: ProxyServices, target: ProxyTarget, tag: string
       proxy.recordTagCheck(target, tag, warning);
       proxy.cacheEvent(target, 'tag', 'stale');
       proxy.ctx.emit({ ...failed, stale: true });
-      return { digest: cachedDigest, warning };
+      return { digest: cachedDigest, reference: tag, warning };
     }
     proxy.cacheEvent(target, 'tag', 'error');
     proxy.ctx.emit({ ...failed, stale: false });
@@ -252,7 +255,7 @@ export async function resolveManifest(
   if (reference.includes(':')) {
     const parsed = parseDigest(reference);
     await ensureManifest(proxy, target, parsed);
-    return { digest: parsed.digest };
+    return { digest: parsed.digest, reference: parsed.digest };
   }
   if (!isTag(reference))
     throw new RegistryError('MANIFEST_UNKNOWN', { detail: { reference: reference.slice(0, 256) } });

@@ -75,7 +75,7 @@ export class ProxyServices {
   readonly upstreams: readonly Upstream[];
   readonly #fills = new Map<string, BlobFill>();
   /** Manifest downloads and tag checks, by upstream, repository and reference. */
-  readonly flights = new Flights<string>();
+  readonly flights = new Flights();
   readonly #checks = new BoundedMap<string, TagCheck>(10_000);
   readonly #streaming = new Map<string, number>();
   readonly #used = new BoundedMap<string, number>(10_000);

@@ -70,6 +70,10 @@ describe('pulling manifests through an upstream', () => {
     expect(moved.headers.get('docker-content-digest')).toBe(two.manifest.digest);
     expect(Buffer.from(await moved.arrayBuffer()).equals(two.manifest.bytes)).toBe(true);
     expect(await proxy.ctx.storage.metadata.getTag('hub/library/app', 'latest')).toBe(two.manifest.digest);
+    // Checks keep their connection alive rather than opening one each.
+    for (let i = 0; i < 5; i++)
+      expect((await proxy.fetch('/v2/hub/library/app/manifests/latest')).status).toBe(200);
+    expect(upstream.connections()).toBeLessThanOrEqual(2);
   });
 
   it('serves cached tags with a Warning when the upstream is gone, and fails fast for unknown ones', async () => {
