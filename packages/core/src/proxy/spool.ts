@@ -148,27 +148,18 @@ export class Spool {
   }
 
   /**
-   * Up to `max` bytes at `position`: from memory when they are recent enough (consecutive chunks
-   * joined, so consumers see large writes), else from the file.
+   * Up to `max` bytes at `position`: from memory when they are recent enough (a view of the chunk
+   * as it arrived, no copy), else from the file.
    */
   async #slice(position: number, max: number): Promise<Uint8Array> {
-    const limit = Math.min(max, READ_SIZE);
-    const index = this.#recent.findIndex(
-      ({ offset, bytes }) => position >= offset && position < offset + bytes.byteLength,
-    );
-    if (index >= 0) {
-      const pieces: Uint8Array[] = [];
-      let size = 0;
-      for (let i = index; i < this.#recent.length && size < limit; i++) {
-        const { offset, bytes } = this.#recent[i]!;
-        const start = Math.max(position - offset, 0);
-        const piece = bytes.subarray(start, start + Math.min(limit - size, bytes.byteLength - start));
-        pieces.push(piece);
-        size += piece.byteLength;
-      }
-      return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, size);
+    for (let i = this.#recent.length - 1; i >= 0; i--) {
+      const { offset, bytes } = this.#recent[i]!;
+      if (position < offset) continue;
+      if (position >= offset + bytes.byteLength) break;
+      const start = position - offset;
+      return bytes.subarray(start, start + Math.min(max, bytes.byteLength - start));
     }
-    const buffer = Buffer.allocUnsafe(limit);
+    const buffer = Buffer.allocUnsafe(Math.min(max, READ_SIZE));
     const { bytesRead } = await this.#handle.read(buffer, 0, buffer.byteLength, position);
     return buffer.subarray(0, bytesRead);
   }
