@@ -60,7 +60,7 @@ export class BlobFill {
           `the blob is larger than the configured limit (${size} bytes)`,
         );
       }
-      this.#spool = await Spool.create(client.config.spoolDirectory);
+      this.#spool = await Spool.create(client.config.spoolDirectory, size);
     } catch (error) {
       response.body.dispose();
       throw error;

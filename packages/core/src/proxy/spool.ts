@@ -34,7 +34,8 @@ export interface SpoolReadOptions {
  * even a crash leaves nothing behind).
  */
 export class Spool {
-  readonly #handle: FileHandle;
+  /** `undefined` for a download small enough to stay in memory whole. */
+  readonly #handle: FileHandle | undefined;
   readonly #path: string | undefined;
   #written = 0;
   #state: 'filling' | 'done' | 'failed' = 'filling';
@@ -47,13 +48,17 @@ export class Spool {
   #pendingBytes = 0;
   #flushed = 0;
 
-  private constructor(handle: FileHandle, path: string | undefined) {
+  private constructor(handle: FileHandle | undefined, path: string | undefined) {
     this.#handle = handle;
     this.#path = path;
   }
 
-  /** Creates an empty spool file in `directory`. */
-  static async create(directory: string): Promise<Spool> {
+  /**
+   * Creates an empty spool: a file in `directory`, or nothing but memory when `size` says the
+   * whole download fits in what is kept in memory anyway.
+   */
+  static async create(directory: string, size?: number): Promise<Spool> {
+    if (size !== undefined && size <= RECENT_BYTES) return new Spool(undefined, undefined);
     const path = join(directory, `wharf-spool-${randomUUID()}`);
     const handle = await open(path, 'wx+', 0o600);
     if (process.platform === 'win32') return new Spool(handle, path);
@@ -72,28 +77,31 @@ export class Spool {
     if (chunk.byteLength === 0) return;
     this.#recent.push({ offset: this.#written, bytes: chunk });
     this.#recentBytes += chunk.byteLength;
-    while (this.#recentBytes - this.#recent[0]!.bytes.byteLength >= RECENT_BYTES) {
+    while (this.#handle && this.#recentBytes - this.#recent[0]!.bytes.byteLength >= RECENT_BYTES) {
       this.#recentBytes -= this.#recent.shift()!.bytes.byteLength;
     }
     this.#written += chunk.byteLength;
+    this.#notify();
+    if (!this.#handle) return;
     this.#pending.push(chunk);
     this.#pendingBytes += chunk.byteLength;
-    this.#notify();
     if (this.#pendingBytes >= FLUSH_BYTES) await this.#flush();
   }
 
   /** Writes the pending chunks to the file. */
   async #flush(): Promise<void> {
+    if (!this.#handle) return;
+    const handle = this.#handle;
     const chunks = this.#pending;
     const total = this.#pendingBytes;
     this.#pending = [];
     this.#pendingBytes = 0;
-    let done = (await this.#handle.writev(chunks, this.#flushed)).bytesWritten;
+    let done = (await handle.writev(chunks, this.#flushed)).bytesWritten;
     // A short write (rare for files): the rest one piece at a time.
     if (done < total) {
       const rest = Buffer.concat(chunks).subarray(done);
       for (let offset = 0; offset < rest.byteLength; ) {
-        const { bytesWritten } = await this.#handle.write(
+        const { bytesWritten } = await handle.write(
           rest,
           offset,
           rest.byteLength - offset,
@@ -141,7 +149,7 @@ export class Spool {
   #unref(): void {
     if (--this.#refs > 0) return;
     this.#recent = [];
-    void this.#handle.close().then(
+    void this.#handle?.close().then(
       () => (this.#path ? unlink(this.#path).catch(() => {}) : undefined),
       () => {},
     );
@@ -159,6 +167,7 @@ export class Spool {
       const start = position - offset;
       return bytes.subarray(start, start + Math.min(max, bytes.byteLength - start));
     }
+    if (!this.#handle) throw new Error('the spool lost bytes it kept in memory');
     const buffer = Buffer.allocUnsafe(Math.min(max, READ_SIZE));
     const { bytesRead } = await this.#handle.read(buffer, 0, buffer.byteLength, position);
     return buffer.subarray(0, bytesRead);
