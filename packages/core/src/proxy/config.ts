@@ -10,7 +10,7 @@ export interface UpstreamConfig {
   readonly namespace: string;
   /** The base URL. */
   readonly url: URL;
-  /** Ends with `/`. */
+  /** Ends with `/`, or is empty: every repository no other upstream's prefix claims. */
   readonly prefix: string;
   readonly credentials: UpstreamCredentials | UpstreamCredentialsProvider | undefined;
   readonly tagFreshness: number;
@@ -88,12 +88,15 @@ function resolveUpstream(options: UpstreamOptions, at: string): UpstreamConfig {
     fail(`${at}.url`, 'must not carry credentials (use "credentials")');
 
   const prefix = options.prefix ?? `${namespace}/`;
-  if (typeof prefix !== 'string' || !prefix.endsWith('/') || !isRepositoryName(prefix.slice(0, -1))) {
+  const validPrefix =
+    typeof prefix === 'string' &&
+    (prefix === '' || (prefix.endsWith('/') && isRepositoryName(prefix.slice(0, -1))));
+  if (!validPrefix) {
     fail(
       `${at}.prefix`,
       options.prefix === undefined
         ? `is required: the namespace ${JSON.stringify(namespace)} is not a repository name component`
-        : 'must be a repository name followed by "/", such as "hub/"',
+        : 'must be a repository name followed by "/", such as "hub/", or "" for every repository',
     );
   }
   checkCredentials(`${at}.credentials`, options.credentials);

@@ -4,7 +4,10 @@ import { isRepositoryName, isTag } from '../oci/names.js';
 import type { MetadataStore } from '../stores/types.js';
 import type { ProxyServices, ProxyTarget, Upstream } from './services.js';
 
-/** The upstream whose prefix a local repository name falls under (the longest prefix wins). */
+/**
+ * The upstream whose prefix a local repository name falls under (the longest prefix wins, so an
+ * empty prefix takes only what no other claims).
+ */
 export function upstreamOf(proxy: ProxyServices, name: string): Upstream | undefined {
   let found: Upstream | undefined;
   for (const upstream of proxy.upstreams) {

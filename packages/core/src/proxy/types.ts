@@ -51,8 +51,9 @@ export interface UpstreamOptions {
   /**
    * Repositories whose names start with this prefix are pulled from the upstream without it:
    * with `hub/`, `hub/library/alpine` is the upstream's `library/alpine`. It is also where the
-   * upstream's content is cached, whichever way it was requested. Must end with `/`. Default:
-   * the namespace and a slash (`docker.io/`).
+   * upstream's content is cached, whichever way it was requested. Must end with `/`; the empty
+   * prefix makes every repository no other prefix claims this upstream's (a pure mirror, as
+   * distribution's `proxy` mode). Default: the namespace and a slash (`docker.io/`).
    */
   readonly prefix?: string;
   /** Credentials for the upstream (HTTP Basic, or Docker token authentication). Default: anonymous. */

@@ -116,12 +116,36 @@ describe('routing pulls to upstreams', () => {
     }
   });
 
+  it('makes every other repository a mirror of an upstream with the empty prefix', async () => {
+    upstream = await startUpstream();
+    const second = await startUpstream();
+    try {
+      const image = makeImage();
+      await upstream.client.pushImage('library/alpine', 'v1', image);
+      await second.client.pushImage('app', 'v1', makeImage());
+      const proxy = proxied({
+        upstreams: [
+          { namespace: 'docker.io', url: upstream.url, prefix: '' },
+          { namespace: 'two.test', url: second.url, prefix: 'two/' },
+        ],
+      });
+      const res = await proxy.fetch('/v2/alpine/manifests/v1');
+      expect(res.headers.get('docker-content-digest')).toBe(image.manifest.digest);
+      expect(await proxy.ctx.storage.metadata.getTag('library/alpine', 'v1')).toBe(image.manifest.digest);
+      expect((await proxy.fetch('/v2/two/app/manifests/v1')).status).toBe(200);
+      expect(upstream.seen.some((s) => s.path.includes('two'))).toBe(false);
+    } finally {
+      await second.stop();
+    }
+  });
+
   it('refuses upstream options it cannot use, naming the option', () => {
     const cases: Array<[Partial<UpstreamOptions>, string]> = [
       [{ namespace: '' }, 'upstreams[0].namespace'],
       [{ url: 'ftp://example.com' }, 'upstreams[0].url'],
       [{ url: 'https://user:pw@example.com' }, 'upstreams[0].url'],
       [{ prefix: 'hub' }, 'upstreams[0].prefix'],
+      [{ prefix: 7 as never }, 'upstreams[0].prefix'],
       [{ namespace: 'localhost:5000' }, 'upstreams[0].prefix'],
       [{ tagFreshness: -1 }, 'upstreams[0].tagFreshness'],
       [{ maxConcurrency: 0 }, 'upstreams[0].maxConcurrency'],
