@@ -32,7 +32,8 @@ export function policyOf(options: { policy?: AccessPolicy; rules?: readonly Acce
  *   otherwise 401 with `WWW-Authenticate: Basic realm="…"`. `GET /v2/` always asks anonymous
  *   clients for credentials, which is how clients learn to send them.
  * - Wrong credentials: 401 with the challenge. Too many failures from one address: 429.
- * - Signed in but not allowed: 403 `DENIED`.
+ * - Signed in but not allowed: 403 `DENIED`, naming the action and repository.
+ * - Allowed: the decision names the user (for access logs, metrics and events).
  *
  * @example
  * ```ts
@@ -83,9 +84,12 @@ export function basicAuth(options: BasicAuthOptions): Authorizer {
     const who = await identity;
     if ('invalid' in who) return unauthorized('invalid credentials');
     const { user } = who;
-    if (action === 'ping') return user === undefined ? unauthorized('authentication required') : true;
-    const allowed = await policy({ user, action, ...(repository === undefined ? {} : { repository }) });
-    if (allowed) return true;
+    // `GET /v2/` asks anonymous clients for credentials; everything else is up to the policy.
+    const allowed =
+      action === 'ping'
+        ? user !== undefined
+        : await policy({ user, action, ...(repository === undefined ? {} : { repository }) });
+    if (allowed) return user === undefined ? true : { allow: true, user };
     return user === undefined ? unauthorized('authentication required') : false;
   };
 }

@@ -20,8 +20,7 @@ export interface TokenAuthOptions extends KeySourceOptions {
   readonly leeway?: number;
   /**
    * What users may do, when the registry knows (the built-in issuer passes its policy). It lets
-   * `_catalog` with `registry:catalog:*` list the repositories the token's user may pull, and
-   * tells a token that is merely too narrow (401, get another) from a user who is not allowed (403).
+   * `_catalog` with `registry:catalog:*` list the repositories the token's user may pull.
    */
   readonly policy?: AccessPolicy;
 }
@@ -65,8 +64,9 @@ type Verified = { readonly claims: TokenClaims } | { readonly error: TokenError 
  * an invalid one) the answer is 401 with `WWW-Authenticate: Bearer realm=…,service=…,scope=…` naming
  * the scope to ask for. Tokens are verified by signature (`kid`-selected public keys, PEM or JWKS,
  * asymmetric algorithms only), `exp`/`nbf` (with `leeway`), `iss`, `aud`, and must grant the action
- * on the repository in their `access` claim. A valid token that does not is refused: 401 with
- * `error="insufficient_scope"` when a better token could be had, else 403 `DENIED`.
+ * on the repository in their `access` claim. A valid token that does not is refused as distribution
+ * refuses it: 401 with `error="insufficient_scope"` and the scope needed, which docker reports as
+ * "denied" at once (a 403 with a bare `DENIED` makes it retry a push for about a minute).
  *
  * Use it alone to trust an external issuer, or through `createTokenAuth` with the built-in one.
  */
@@ -122,25 +122,29 @@ export function tokenAuth(options: TokenAuthOptions): Authorizer {
     if ('error' in result)
       return challenge(request, action, repository, result.error.message, 'invalid_token');
     const { access, sub } = result.claims;
-    if (action === 'ping') return true;
-    if (accessGrants(access, action, repository)) return true;
     const user = sub === '' ? undefined : sub;
-    const allowedByPolicy = async (query: Parameters<AccessPolicy>[0]) =>
-      policy !== undefined && (await policy(query));
+    const allowed: AuthDecision = user === undefined ? true : { allow: true, user };
+    if (action === 'ping' || accessGrants(access, action, repository)) return allowed;
     // Filtering the catalog: a token for `registry:catalog:*` sees what its user may pull.
     if (
       action === 'pull' &&
       repository !== undefined &&
       purpose === 'catalog' &&
       accessGrants(access, 'catalog', undefined) &&
-      (await allowedByPolicy({ user, action: 'pull', repository }))
+      policy !== undefined &&
+      (await policy({ user, action: 'pull', repository }))
     ) {
-      return true;
+      return allowed;
     }
-    const query = { user, action, ...(repository === undefined ? {} : { repository }) };
-    if (user === undefined || (await allowedByPolicy(query))) {
-      return challenge(request, action, repository, 'insufficient scope', 'insufficient_scope');
-    }
-    return false;
+    // Whether or not the user could get a better token, the answer is distribution's: docker
+    // reports `insufficient_scope` as a final "denied" instead of retrying the push.
+    const what = repository === undefined ? 'the catalog' : `repository ${JSON.stringify(repository)}`;
+    return challenge(
+      request,
+      action,
+      repository,
+      `the token does not grant ${action} access to ${what}`,
+      'insufficient_scope',
+    );
   };
 }

@@ -68,11 +68,34 @@ describe('basic auth', () => {
     });
     expect(res.status).toBe(403);
     expect(res.headers.get('www-authenticate')).toBeNull();
-    expect(await res.json()).toMatchObject({ errors: [{ code: 'DENIED' }] });
+    // What was denied where, and a detail: docker retries a bare DENIED with the default message.
+    expect(await res.json()).toEqual({
+      errors: [
+        {
+          code: 'DENIED',
+          message: 'push access to repository "alice/app" is denied',
+          detail: [{ type: 'repository', name: 'alice/app', action: 'push' }],
+        },
+      ],
+    });
     expect((await bob.putManifest('alice/app', 'v1', image.manifest, image.mediaType)).status).toBe(403);
     expect((await admin.request('HEAD', `/v2/alice/app/blobs/${image.config.digest}`)).status).toBe(404);
     expect(await registry.storage.blobs.stat(image.config.digest)).toBeNull();
     expect((await admin.request('GET', '/v2/alice/app/tags/list')).status).toBe(404);
+  });
+
+  it('names the signed-in user to access logs and metrics', async () => {
+    const users: Array<string | undefined> = [];
+    const observed = createRegistry({
+      storage: registry.storage,
+      authorize: basicAuth({ users: parseHtpasswd(htpasswdText()), rules: RULES }),
+      observer: { requestFinished: (event) => users.push(event.user) },
+    });
+    await admin.pushImage('public/base', 'v1', makeImage());
+    await as(observed, basic('alice', PASSWORDS.alice)).request('GET', '/v2/public/base/tags/list');
+    await as(observed).request('GET', '/v2/public/base/tags/list');
+    await as(observed, basic('bob', PASSWORDS.bob)).request('GET', '/v2/');
+    expect(users).toEqual(['alice', undefined, 'bob']);
   });
 
   it('asks anonymous clients for credentials (401) where anonymous users may not go', async () => {
@@ -83,6 +106,15 @@ describe('basic auth', () => {
     const res = await anonymous.request('GET', '/v2/shared/tool/manifests/v1');
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate')).toBe('Basic realm="wharf test"');
+    expect(await res.json()).toEqual({
+      errors: [
+        {
+          code: 'UNAUTHORIZED',
+          message: 'authentication required',
+          detail: [{ type: 'repository', name: 'shared/tool', action: 'pull' }],
+        },
+      ],
+    });
     expect((await anonymous.request('POST', '/v2/public/base/blobs/uploads/')).status).toBe(401);
   });
 

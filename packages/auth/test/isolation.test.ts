@@ -29,6 +29,8 @@ interface Mode {
   };
   /** What an anonymous probe gets. */
   readonly anonymousStatus: number;
+  /** What a signed-in user without rights gets (token auth answers as distribution: 401 insufficient_scope). */
+  readonly deniedStatus: number;
 }
 
 function client(registry: Registry, authorization: string | undefined): OciClient {
@@ -43,6 +45,7 @@ const MODES: Mode[] = [
   {
     name: 'basic auth',
     anonymousStatus: 401,
+    deniedStatus: 403,
     create() {
       const registry = createRegistry({ authorize: basicAuth({ users, rules: RULES }) });
       return {
@@ -54,6 +57,7 @@ const MODES: Mode[] = [
   {
     name: 'token auth',
     anonymousStatus: 401,
+    deniedStatus: 401,
     create() {
       const auth = createTokenAuth({ users, rules: RULES, anonymous: true });
       const registry = createRegistry({ authorize: auth.authorize });
@@ -151,7 +155,7 @@ describe.each(MODES)('isolation between repositories with $name', (mode) => {
       `/v2/alice/nothing/tags/list`,
     ];
     for (const [who, status] of [
-      [bob, 403],
+      [bob, mode.deniedStatus],
       [anonymous, mode.anonymousStatus],
     ] as const) {
       const answers = [];
@@ -193,7 +197,7 @@ describe.each(MODES)('isolation between repositories with $name', (mode) => {
     expect(((await listed.json()) as { manifests: unknown[] }).manifests).toHaveLength(1);
 
     for (const [who, status] of [
-      [bob, 403],
+      [bob, mode.deniedStatus],
       [anonymous, mode.anonymousStatus],
     ] as const) {
       const present = await probe(who, 'GET', `/v2/alice/secret/referrers/${secret.manifest.digest}`);

@@ -1,4 +1,5 @@
-import { RegistryError } from './errors.js';
+import { refusalError } from './http/refusal.js';
+import type { RouteMiddleware, RouteName } from './http/route.js';
 import type { RegistryRequest } from './http/types.js';
 import { type Logger, resolveLogger } from './logging.js';
 import { instrumentStorage, notify, type RegistryObserver } from './observe.js';
@@ -22,7 +23,7 @@ import { ByteCache } from './util/byte-cache.js';
 /** What is known about a request as it is handled, for logs, metrics and events. */
 export interface RequestScope {
   readonly requestId: string;
-  route: string | undefined;
+  route: RouteName | undefined;
   action: RegistryAction | undefined;
   repository: string | undefined;
   user: string | undefined;
@@ -43,11 +44,14 @@ export interface RegistryContext {
   scopeOf(request: RegistryRequest): RequestScope | undefined;
   /** Opens the scope of a request; `handle` calls it once per request. */
   openScope(request: RegistryRequest, requestId: string): RequestScope;
-  /**
-   * Throws `UNAUTHORIZED` / `DENIED` unless the hook allows the action; records the action,
-   * repository and user in the request's scope.
-   */
-  authorize(request: RegistryRequest, action: RegistryAction, repository?: string): Promise<void>;
+  /** Throws `UNAUTHORIZED` / `DENIED` unless the hook allows the action; resolves the user it named. */
+  authorize(
+    request: RegistryRequest,
+    action: RegistryAction,
+    repository?: string,
+  ): Promise<string | undefined>;
+  /** Wrappers around every route's handling, outermost first (`RegistryOptions.middleware`). */
+  readonly middleware: readonly RouteMiddleware[];
   /** Whether the hook allows a check made on behalf of another request (it degrades instead of failing). */
   allows(
     request: RegistryRequest,
@@ -123,25 +127,12 @@ export function createContext(options: RegistryOptions): RegistryContext {
     manifestBytes: new ByteCache(32 * 1024 * 1024, 1024 * 1024),
     guarded: hook !== undefined,
     async authorize(request, action, repository) {
-      const scope = scopes.get(request);
-      if (scope) {
-        scope.action = action;
-        scope.repository = repository;
-      }
       const decision = await decide(request, action, repository);
-      if (decision === true || (typeof decision === 'object' && decision.allow)) {
-        if (scope && typeof decision === 'object' && decision.user !== undefined) scope.user = decision.user;
-        return;
-      }
-      if (decision === false) throw new RegistryError('DENIED');
-      if (decision.status === 401) {
-        throw new RegistryError('UNAUTHORIZED', {
-          ...(decision.message ? { message: decision.message } : {}),
-          headers: { 'WWW-Authenticate': decision.challenge ?? 'Basic realm="wharf"' },
-        });
-      }
-      throw new RegistryError('DENIED', decision.message ? { message: decision.message } : {});
+      if (decision === true) return undefined;
+      if (typeof decision === 'object' && decision.allow) return decision.user;
+      throw refusalError(decision, action, repository);
     },
+    middleware: [...(options.middleware ?? [])],
     async allows(request, action, repository, purpose) {
       const decision = await decide(request, action, repository, purpose);
       return decision === true || (typeof decision === 'object' && decision.allow);

@@ -16,6 +16,14 @@ export {
 } from './errors.js';
 export type { CacheEviction } from './gc/cache.js';
 export type { GcOptions, GcProgress, GcReport } from './gc/types.js';
+export type {
+  ManifestReference,
+  RouteCall,
+  RouteCallOf,
+  RouteMiddleware,
+  RouteName,
+  RouteParams,
+} from './http/route.js';
 export type { HeaderLookup, RegistryRequest, RegistryResponse } from './http/types.js';
 export {
   type ConsoleLike,

@@ -1,4 +1,5 @@
 import { finished, Readable } from 'node:stream';
+import type { RouteName } from './http/route.js';
 import type { RegistryResponse } from './http/types.js';
 import type { Logger } from './logging.js';
 import type { RegistryAction } from './options.js';
@@ -20,10 +21,10 @@ export interface RequestFinishedEvent {
   /** Path and query as received. */
   readonly url: string;
   /**
-   * The endpoint that answered (a small, fixed set of names, e.g. `manifest`, `blob`,
-   * `blob_upload`): safe as a metrics label. `undefined` for paths no endpoint matched.
+   * The route that answered (a small, fixed set of names, e.g. `manifest`, `blob`,
+   * `blob-upload`): safe as a metrics label. `undefined` for paths no route matched.
    */
-  readonly route: string | undefined;
+  readonly route: RouteName | undefined;
   /** What the request asked to do, once known. */
   readonly action: RegistryAction | undefined;
   /** The repository, once parsed (never use it as a metrics label unless you bound it). */

@@ -1,3 +1,4 @@
+import type { RouteMiddleware } from './http/route.js';
 import type { RegistryRequest } from './http/types.js';
 import type { Logger } from './logging.js';
 import type { RegistryObserver } from './observe.js';
@@ -152,6 +153,12 @@ export interface RegistryOptions {
   logger?: Partial<Logger>;
   /** Metrics and tracing hooks: request start and end, store call timings. */
   observer?: RegistryObserver;
+  /**
+   * Wrappers around every route's handling, outermost first: each sees the matched route, its
+   * validated path parameters and the request, and may answer, delay or change the response
+   * (fault injection, the quirks of other registries). See {@link RouteMiddleware}.
+   */
+  middleware?: readonly RouteMiddleware[];
   /** Receives registry events. Errors it throws are logged, never sent to clients. */
   onEvent?: (event: RegistryEvent) => void | Promise<void>;
   /** Lifetime of redirect URLs from `BlobStore.url`, in seconds. Default 900. */

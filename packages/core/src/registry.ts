@@ -4,6 +4,7 @@ import { collectGarbage } from './gc/collect.js';
 import type { GcOptions, GcReport } from './gc/types.js';
 import { dispatch } from './http/dispatch.js';
 import { BASE_HEADERS, errorResponse } from './http/response.js';
+import { isHead } from './http/router.js';
 import type { RegistryRequest, RegistryResponse } from './http/types.js';
 import { fromWebRequest, toWebResponse } from './http/web.js';
 import { countingBody, notify, onResponseEnd } from './observe.js';
@@ -110,7 +111,7 @@ async function handleRequest(ctx: RegistryContext, incoming: RegistryRequest): P
     response = errorRes;
   }
   Object.assign(response.headers, BASE_HEADERS, { 'X-Request-Id': requestId });
-  if (request.method.toUpperCase() === 'HEAD') response.body = null;
+  if (isHead(request)) response.body = null;
   if (observer.requestFinished) {
     const status = response.status;
     onResponseEnd(response, (bytesOut, aborted) =>

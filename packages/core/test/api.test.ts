@@ -65,7 +65,36 @@ describe('authorize hook', () => {
     expect((await client.request('POST', '/v2/alice/app/blobs/uploads/', alice)).status).toBe(202);
     const del = await client.request('DELETE', `/v2/alice/app/blobs/${randomContent(1).digest}`, alice);
     expect(del.status).toBe(403);
-    expect(seen).toEqual(['ping:-', 'ping:-', 'push:bob/app', 'push:alice/app', 'delete:alice/app']);
+    // A bare `false` still says what was denied on which repository (docker retries a DENIED that
+    // carries only the spec's default message), and so does a challenge without a message.
+    expect(await del.json()).toEqual({
+      errors: [
+        {
+          code: 'DENIED',
+          message: 'delete access to repository "alice/app" is denied',
+          detail: [{ type: 'repository', name: 'alice/app', action: 'delete' }],
+        },
+      ],
+    });
+    const pull = await client.request('GET', '/v2/alice/app/tags/list');
+    expect(pull.status).toBe(401);
+    expect(await pull.json()).toEqual({
+      errors: [
+        {
+          code: 'UNAUTHORIZED',
+          message: 'authentication required for pull access to repository "alice/app"',
+          detail: [{ type: 'repository', name: 'alice/app', action: 'pull' }],
+        },
+      ],
+    });
+    expect(seen).toEqual([
+      'ping:-',
+      'ping:-',
+      'push:bob/app',
+      'push:alice/app',
+      'delete:alice/app',
+      'pull:alice/app',
+    ]);
   });
 
   it('guards every endpoint: nothing is served or stored without permission', async () => {
@@ -89,7 +118,12 @@ describe('authorize hook', () => {
     for (const [method, path, init] of requests) {
       const res = await client.request(method, path, init);
       expect(res.status, `${method} ${path}`).toBe(403);
+      if (method !== 'HEAD') expect(await errorCode(res)).toBe('DENIED');
     }
+    const catalog = await client.request('GET', '/v2/_catalog');
+    expect(((await catalog.json()) as { errors: Array<{ message: string }> }).errors[0]!.message).toBe(
+      'access to the catalog is denied',
+    );
     expect(await registry.storage.blobs.stat(digest)).toBeNull();
   });
 

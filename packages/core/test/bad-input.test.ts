@@ -1,49 +1,15 @@
 import type { RegistryRequest } from '@wharf/core';
-import { collectBytes } from '@wharf/core';
 import { makeImage, randomContent } from '@wharf/test-utils';
 import { describe, expect, it } from 'vitest';
-import { all, setup } from './helpers.js';
+import {
+  all,
+  responseErrorCode as errorOf,
+  rawRequest as raw,
+  setup,
+  storageSnapshot as snapshot,
+} from './helpers.js';
 
-/** Everything a registry's storage holds, to prove a rejected request stored nothing. */
-async function snapshot(registry: ReturnType<typeof setup>['registry']) {
-  const { blobs, uploads, metadata } = registry.storage;
-  return {
-    blobs: (await all(blobs.list())).map((b) => b.digest).sort(),
-    uploads: (await all(uploads.list())).map((u) => `${u.id}:${u.size}`).sort(),
-    repositories: await metadata.listRepositories(),
-  };
-}
-
-/** A request straight to `handle`, with headers and body exactly as given. */
-function raw(
-  method: string,
-  url: string,
-  headers: Record<string, string>,
-  chunks: Uint8Array[] | null,
-): RegistryRequest {
-  const lower = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
-  return {
-    method,
-    url,
-    headers: { get: (name) => lower[name.toLowerCase()] ?? null },
-    body: chunks
-      ? (async function* () {
-          yield* chunks;
-        })()
-      : null,
-  };
-}
-
-async function errorOf(response: { status: number; body?: unknown }): Promise<string | undefined> {
-  const bytes = await collectBytes(
-    response.body instanceof Uint8Array
-      ? (async function* () {
-          yield response.body as Uint8Array;
-        })()
-      : (response.body as AsyncIterable<Uint8Array>),
-  );
-  return (JSON.parse(bytes.toString()) as { errors: Array<{ code: string }> }).errors[0]?.code;
-}
+const EMPTY = { blobs: [], uploads: [], repositories: [] };
 
 describe('bad input', () => {
   it('rejects invalid repository names with NAME_INVALID and stores nothing', async () => {
@@ -82,7 +48,7 @@ describe('bad input', () => {
       const res = await registry.handle(raw('GET', url, {}, null));
       expect([400, 404], url).toContain(res.status);
     }
-    expect(await snapshot(registry)).toEqual({ blobs: [], uploads: [], repositories: [] });
+    expect(await snapshot(registry)).toEqual(EMPTY);
   });
 
   it('rejects invalid tags on push with 400 and stores nothing', async () => {
@@ -177,6 +143,6 @@ describe('bad input', () => {
     };
     const res = await registry.handle(request);
     expect(res.status).toBe(500);
-    expect(await snapshot(registry)).toEqual({ blobs: [], uploads: [], repositories: [] });
+    expect(await snapshot(registry)).toEqual(EMPTY);
   });
 });

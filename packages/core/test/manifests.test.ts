@@ -1,7 +1,7 @@
 import { createMemoryStorage, type MetadataStore } from '@wharf/core';
 import { jsonContent, makeImage, makeIndex, randomContent, sha256, sha512 } from '@wharf/test-utils';
 import { describe, expect, it } from 'vitest';
-import { all, errorCode, setup } from './helpers.js';
+import { all, errorCode, rawRequest, responseErrorCode, setup, storageSnapshot } from './helpers.js';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
@@ -238,14 +238,68 @@ describe('manifests', () => {
     expect(await registry.storage.metadata.listTags('repo')).toEqual([]);
   });
 
-  it('accepts a manifest without mediaType, typed by Content-Type or its shape', async () => {
-    const { client } = setup();
+  it('refuses a Content-Type that is not the manifest mediaType (CVE-2021-41190), storing nothing', async () => {
+    const { client, registry } = setup();
     const image = makeImage();
     await pushBlobs(client, 'repo', image);
+    const before = await storageSnapshot(registry);
+    const types = [
+      'text/html',
+      'application/octet-stream',
+      ';;;',
+      'application/json',
+      OCI_INDEX,
+      DOCKER_LIST,
+      '',
+    ];
+    for (const contentType of types) {
+      const headers: Record<string, string> = contentType ? { 'Content-Type': contentType } : {};
+      for (const reference of ['v1', image.manifest.digest]) {
+        const res = await registry.handle(
+          rawRequest('PUT', `/v2/repo/manifests/${reference}`, headers, [image.manifest.bytes]),
+        );
+        expect(res.status, `${contentType} ${reference}`).toBe(400);
+        expect(await responseErrorCode(res), contentType).toBe('MANIFEST_INVALID');
+      }
+    }
+    expect(await storageSnapshot(registry)).toEqual(before);
+    // Parameters are ignored, as the spec asks, and so is the case of the type.
+    for (const contentType of [`${OCI_MANIFEST}; charset=utf-8`, OCI_MANIFEST.toUpperCase()]) {
+      const put = await client.putManifest('repo', 'v1', image.manifest, contentType);
+      expect(put.status, contentType).toBe(201);
+    }
+    expect((await client.getManifest('repo', 'v1')).mediaType).toBe(OCI_MANIFEST);
+  });
+
+  it('types a manifest without mediaType by a Content-Type its shape allows, and only such', async () => {
+    const { client, registry } = setup();
+    const image = makeImage();
+    await client.pushImage('repo', 'v1', image);
     const { mediaType: _, ...rest } = JSON.parse(image.manifest.bytes.toString()) as Record<string, unknown>;
     const bare = jsonContent({ ...rest, layers: [] });
-    expect((await client.putManifest('repo', 'bare', bare, 'application/octet-stream')).status).toBe(201);
+    const bareIndex = jsonContent({
+      schemaVersion: 2,
+      manifests: [
+        { mediaType: OCI_MANIFEST, digest: image.manifest.digest, size: image.manifest.bytes.byteLength },
+      ],
+    });
+    const before = await storageSnapshot(registry);
+    for (const [content, contentType] of [
+      [bare, 'application/octet-stream'],
+      [bare, OCI_INDEX],
+      [bare, 'application/vnd.docker.distribution.manifest.v2+json'],
+      [bareIndex, OCI_MANIFEST],
+      [bareIndex, DOCKER_LIST],
+    ] as const) {
+      const put = await client.putManifest('repo', 'bare', content, contentType);
+      expect(put.status, contentType).toBe(400);
+      expect(await errorCode(put)).toBe('MANIFEST_INVALID');
+    }
+    expect(await storageSnapshot(registry)).toEqual(before);
+    expect((await client.putManifest('repo', 'bare', bare, OCI_MANIFEST)).status).toBe(201);
     expect((await client.getManifest('repo', 'bare')).mediaType).toBe(OCI_MANIFEST);
+    expect((await client.putManifest('repo', 'bare-index', bareIndex, OCI_INDEX)).status).toBe(201);
+    expect((await client.getManifest('repo', 'bare-index')).mediaType).toBe(OCI_INDEX);
   });
 
   it('verifies the digest of a push by digest, in its algorithm', async () => {

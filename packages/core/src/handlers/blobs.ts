@@ -2,9 +2,8 @@ import type { RegistryContext } from '../context.js';
 import { RegistryError } from '../errors.js';
 import { parseRange } from '../http/range.js';
 import { emptyResponse } from '../http/response.js';
-import type { RegistryRequest, RegistryResponse } from '../http/types.js';
-import { parseDigest } from '../oci/digest.js';
-import { assertRepositoryName } from '../oci/names.js';
+import type { RouteCallOf } from '../http/route.js';
+import type { RegistryResponse } from '../http/types.js';
 import type { BlobInfo } from '../stores/types.js';
 
 /** The size of a blob the repository may serve, or `BLOB_UNKNOWN`. */
@@ -18,15 +17,12 @@ export async function linkedBlob(ctx: RegistryContext, name: string, digest: str
 }
 
 /** GET / HEAD `/v2/<name>/blobs/<digest>`. */
-export async function getBlob(
-  ctx: RegistryContext,
-  request: RegistryRequest,
-  rawName: string,
-  rawDigest: string,
-): Promise<RegistryResponse> {
-  const name = assertRepositoryName(rawName);
-  const { digest } = parseDigest(rawDigest);
-  await ctx.authorize(request, 'pull', name);
+export async function getBlob(ctx: RegistryContext, call: RouteCallOf<'blob'>): Promise<RegistryResponse> {
+  const { request, head } = call;
+  const {
+    repository: name,
+    digest: { digest },
+  } = call.params;
   const info = await linkedBlob(ctx, name, digest);
   const headers: Record<string, string> = {
     'Docker-Content-Digest': digest,
@@ -35,7 +31,6 @@ export async function getBlob(
     ETag: `"${digest}"`,
     'Cache-Control': 'max-age=31536000',
   };
-  const head = request.method === 'HEAD';
 
   if (!head && ctx.storage.blobs.url) {
     const url = await ctx.storage.blobs.url(digest, { expiresIn: ctx.redirectExpiresIn });
@@ -70,18 +65,11 @@ export async function getBlob(
 }
 
 /** DELETE `/v2/<name>/blobs/<digest>`: unlinks the blob from the repository (GC reclaims bytes). */
-export async function deleteBlob(
-  ctx: RegistryContext,
-  request: RegistryRequest,
-  rawName: string,
-  rawDigest: string,
-): Promise<RegistryResponse> {
-  const name = assertRepositoryName(rawName);
-  const { digest } = parseDigest(rawDigest);
-  if (!ctx.features.deleteBlobs) {
-    throw new RegistryError('UNSUPPORTED', { status: 405, message: 'blob deletion is disabled' });
-  }
-  await ctx.authorize(request, 'delete', name);
+export async function deleteBlob(ctx: RegistryContext, call: RouteCallOf<'blob'>): Promise<RegistryResponse> {
+  const {
+    repository: name,
+    digest: { digest },
+  } = call.params;
   if (!(await ctx.storage.metadata.unlinkBlob(name, digest))) {
     throw new RegistryError('BLOB_UNKNOWN', { detail: { digest } });
   }

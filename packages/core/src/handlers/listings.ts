@@ -1,9 +1,9 @@
 import type { RegistryContext } from '../context.js';
 import { RegistryError } from '../errors.js';
-import { parsePage } from '../http/pagination.js';
+import type { PageRequest } from '../http/pagination.js';
 import { jsonResponse, nextLink } from '../http/response.js';
+import type { RouteCallOf } from '../http/route.js';
 import type { RegistryRequest, RegistryResponse } from '../http/types.js';
-import { assertRepositoryName } from '../oci/names.js';
 import type { ListPage } from '../stores/types.js';
 
 /**
@@ -12,11 +12,9 @@ import type { ListPage } from '../stores/types.js';
  */
 async function listPage(
   list: (page: ListPage) => Promise<string[]>,
-  query: URLSearchParams,
-  pageSize: number,
+  { limit, last }: PageRequest,
   path: string,
 ): Promise<{ items: string[]; link?: string }> {
-  const { limit, last } = parsePage(query, pageSize);
   if (limit === 0) return { items: [] };
   const items = await list({ ...(last === undefined ? {} : { after: last }), limit: limit + 1 });
   if (items.length <= limit) return { items };
@@ -27,19 +25,16 @@ async function listPage(
 /** GET `/v2/<name>/tags/list`. */
 export async function listTags(
   ctx: RegistryContext,
-  request: RegistryRequest,
-  rawName: string,
-  query: URLSearchParams,
+  call: RouteCallOf<'tags'>,
+  page: PageRequest,
 ): Promise<RegistryResponse> {
-  const name = assertRepositoryName(rawName);
-  await ctx.authorize(request, 'pull', name);
+  const name = call.params.repository;
   if (!(await ctx.storage.metadata.hasRepository(name))) {
     throw new RegistryError('NAME_UNKNOWN', { detail: { name } });
   }
   const { items, link } = await listPage(
-    (page) => ctx.storage.metadata.listTags(name, page),
-    query,
-    ctx.limits.pageSize,
+    (p) => ctx.storage.metadata.listTags(name, p),
+    page,
     `/v2/${name}/tags/list`,
   );
   return jsonResponse(200, { name, tags: items }, link ? { Link: link } : {});
@@ -48,14 +43,13 @@ export async function listTags(
 /** GET `/v2/_catalog`: repositories the caller may pull from. */
 export async function listCatalog(
   ctx: RegistryContext,
-  request: RegistryRequest,
-  query: URLSearchParams,
+  call: RouteCallOf<'catalog'>,
+  page: PageRequest,
 ): Promise<RegistryResponse> {
-  await ctx.authorize(request, 'catalog');
   const list = ctx.guarded
-    ? visibleRepositories(ctx, request)
-    : (page: ListPage) => ctx.storage.metadata.listRepositories(page);
-  const { items, link } = await listPage(list, query, ctx.limits.pageSize, '/v2/_catalog');
+    ? visibleRepositories(ctx, call.request)
+    : (p: ListPage) => ctx.storage.metadata.listRepositories(p);
+  const { items, link } = await listPage(list, page, '/v2/_catalog');
   return jsonResponse(200, { repositories: items }, link ? { Link: link } : {});
 }
 
@@ -84,7 +78,6 @@ function visibleRepositories(
 }
 
 /** GET `/v2/`: the API version check (and where clients learn how to authenticate). */
-export async function ping(ctx: RegistryContext, request: RegistryRequest): Promise<RegistryResponse> {
-  await ctx.authorize(request, 'ping');
+export async function ping(): Promise<RegistryResponse> {
   return jsonResponse(200, {});
 }

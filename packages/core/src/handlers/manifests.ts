@@ -3,8 +3,9 @@ import { RegistryError } from '../errors.js';
 import { digestOf } from '../hashing/hasher.js';
 import { readBody } from '../http/body.js';
 import { emptyResponse } from '../http/response.js';
+import type { ManifestReference, RouteCallOf, RouteParams } from '../http/route.js';
 import type { RegistryRequest, RegistryResponse } from '../http/types.js';
-import { type ParsedDigest, parseDigest, tryParseDigest } from '../oci/digest.js';
+import { tryParseDigest } from '../oci/digest.js';
 import {
   manifestSubject,
   type ParsedManifest,
@@ -12,22 +13,16 @@ import {
   referrerDescriptor,
   sniffManifestMediaType,
 } from '../oci/manifest.js';
-import { assertRepositoryName, assertTag, isTag } from '../oci/names.js';
+import { assertTag } from '../oci/names.js';
 import { readManifestBytes, tagTargets, touchBlob } from '../stores/helpers.js';
 
-/** A manifest reference: a digest or a tag. */
-type Reference =
-  | { readonly kind: 'digest'; readonly parsed: ParsedDigest }
-  | { readonly kind: 'tag'; readonly tag: string };
-
-function manifestUnknown(reference: string): RegistryError {
-  return new RegistryError('MANIFEST_UNKNOWN', { detail: { reference: reference.slice(0, 256) } });
+/** A reference as the client wrote it: the tag, or the digest. */
+function referenceText(reference: ManifestReference): string {
+  return reference.kind === 'tag' ? reference.tag : reference.digest.digest;
 }
 
-/** Parses a reference; anything with a colon is a digest and must be a valid one. */
-function parseReference(reference: string): Reference {
-  if (reference.includes(':')) return { kind: 'digest', parsed: parseDigest(reference) };
-  return { kind: 'tag', tag: reference };
+function manifestUnknown(reference: ManifestReference): RegistryError {
+  return new RegistryError('MANIFEST_UNKNOWN', { detail: { reference: referenceText(reference) } });
 }
 
 /** A stored manifest of a repository: its digest, media type and exact bytes. */
@@ -54,11 +49,9 @@ export async function loadManifest(
 }
 
 /** Resolves a tag or digest to a digest the repository has, or `MANIFEST_UNKNOWN`. */
-async function resolve(ctx: RegistryContext, name: string, reference: string): Promise<string> {
-  const ref = parseReference(reference);
-  if (ref.kind === 'digest') return ref.parsed.digest;
-  if (!isTag(ref.tag)) throw manifestUnknown(reference);
-  const digest = await ctx.storage.metadata.getTag(name, ref.tag);
+async function resolve(ctx: RegistryContext, name: string, reference: ManifestReference): Promise<string> {
+  if (reference.kind === 'digest') return reference.digest.digest;
+  const digest = await ctx.storage.metadata.getTag(name, reference.tag);
   if (!digest || !tryParseDigest(digest)) throw manifestUnknown(reference);
   return digest;
 }
@@ -74,12 +67,10 @@ function matchesEntityTag(header: string, etag: string): boolean {
 /** GET / HEAD `/v2/<name>/manifests/<reference>`. */
 export async function getManifest(
   ctx: RegistryContext,
-  request: RegistryRequest,
-  rawName: string,
-  reference: string,
+  call: RouteCallOf<'manifest'>,
 ): Promise<RegistryResponse> {
-  const name = assertRepositoryName(rawName);
-  await ctx.authorize(request, 'pull', name);
+  const { request } = call;
+  const { repository: name, reference } = call.params;
   const digest = await resolve(ctx, name, reference);
   const manifest = await loadManifest(ctx, name, digest);
   if (!manifest) throw manifestUnknown(reference);
@@ -94,8 +85,8 @@ export async function getManifest(
   if (ifNoneMatch && matchesEntityTag(ifNoneMatch, etag)) {
     return { status: 304, headers: { 'Docker-Content-Digest': digest, ETag: etag }, body: null };
   }
-  if (request.method === 'HEAD') return { status: 200, headers, body: null };
-  ctx.emit({ type: 'manifest.pulled', repository: name, digest, reference });
+  if (call.head) return { status: 200, headers, body: null };
+  ctx.emit({ type: 'manifest.pulled', repository: name, digest, reference: referenceText(reference) });
   return { status: 200, headers, body: manifest.bytes };
 }
 
@@ -146,9 +137,13 @@ function blobUnknown(missing: string[]): RegistryError {
   return new RegistryError('MANIFEST_BLOB_UNKNOWN', { detail: { digests: missing } });
 }
 
-/** Tags named by `?tag=` (manifest push by digest). */
-function queryTags(ctx: RegistryContext, query: URLSearchParams, byDigest: boolean): string[] {
-  if (!ctx.features.tagsOnPush || !byDigest) return [];
+/** Parses the tags named by `?tag=` on a manifest push by digest (ignored by tag, or when turned off). */
+export function manifestPushQuery(
+  query: URLSearchParams,
+  ctx: RegistryContext,
+  params: RouteParams['manifest'],
+): string[] {
+  if (!ctx.features.tagsOnPush || params.reference.kind !== 'digest') return [];
   const tags = [...new Set(query.getAll('tag'))];
   if (tags.length > ctx.limits.tagsPerPush) {
     throw new RegistryError('UNSUPPORTED', {
@@ -183,20 +178,14 @@ async function checkTagPreconditions(
   }
 }
 
-/** PUT `/v2/<name>/manifests/<reference>`. */
+/** PUT `/v2/<name>/manifests/<reference>`; `extraTags` come from `?tag=`. */
 export async function putManifest(
   ctx: RegistryContext,
-  request: RegistryRequest,
-  rawName: string,
-  reference: string,
-  query: URLSearchParams,
+  call: RouteCallOf<'manifest'>,
+  extraTags: readonly string[],
 ): Promise<RegistryResponse> {
-  const name = assertRepositoryName(rawName);
-  const ref: Reference = reference.includes(':')
-    ? { kind: 'digest', parsed: parseDigest(reference) }
-    : { kind: 'tag', tag: assertTag(reference) };
-  const extraTags = queryTags(ctx, query, ref.kind === 'digest');
-  await ctx.authorize(request, 'push', name);
+  const { request } = call;
+  const { repository: name, reference: ref } = call.params;
 
   const limit = ctx.limits.manifestMaxBytes;
   const bytes = await readBody(
@@ -209,9 +198,9 @@ export async function putManifest(
         detail: { limit },
       }),
   );
-  const digest = await digestOf(ref.kind === 'digest' ? ref.parsed.algorithm : 'sha256', bytes);
-  if (ref.kind === 'digest' && digest !== ref.parsed.digest) {
-    throw new RegistryError('DIGEST_INVALID', { detail: { expected: ref.parsed.digest, computed: digest } });
+  const digest = await digestOf(ref.kind === 'digest' ? ref.digest.algorithm : 'sha256', bytes);
+  if (ref.kind === 'digest' && digest !== ref.digest.digest) {
+    throw new RegistryError('DIGEST_INVALID', { detail: { expected: ref.digest.digest, computed: digest } });
   }
   const manifest = parseManifest(bytes, request.headers.get('content-type') ?? '');
   const verify = !ctx.features.sparseManifests;
@@ -261,7 +250,7 @@ export async function putManifest(
     'Docker-Content-Digest': digest,
   };
   if (subject && ctx.features.referrers) headers['OCI-Subject'] = subject.digest;
-  if (extraTags.length > 0) headers['OCI-Tag'] = extraTags;
+  if (extraTags.length > 0) headers['OCI-Tag'] = [...extraTags];
   ctx.emit({
     type: 'manifest.pushed',
     repository: name,
@@ -277,31 +266,20 @@ export async function putManifest(
 /** DELETE `/v2/<name>/manifests/<reference>`: a tag, or a manifest with every tag pointing at it. */
 export async function deleteManifest(
   ctx: RegistryContext,
-  request: RegistryRequest,
-  rawName: string,
-  reference: string,
+  call: RouteCallOf<'manifest'>,
 ): Promise<RegistryResponse> {
-  const name = assertRepositoryName(rawName);
-  const ref = parseReference(reference);
+  const { repository: name, reference: ref } = call.params;
   const { metadata } = ctx.storage;
   if (ref.kind === 'tag') {
-    if (!ctx.features.deleteTags)
-      throw new RegistryError('UNSUPPORTED', { status: 405, message: 'tag deletion is disabled' });
-    await ctx.authorize(request, 'delete', name);
-    if (!isTag(ref.tag)) throw manifestUnknown(reference);
     const digest = await metadata.getTag(name, ref.tag);
-    if (!digest || !(await metadata.deleteTag(name, ref.tag))) throw manifestUnknown(reference);
+    if (!digest || !(await metadata.deleteTag(name, ref.tag))) throw manifestUnknown(ref);
     ctx.emit({ type: 'tag.deleted', repository: name, tag: ref.tag, digest });
     return emptyResponse(202);
   }
 
-  if (!ctx.features.deleteManifests) {
-    throw new RegistryError('UNSUPPORTED', { status: 405, message: 'manifest deletion is disabled' });
-  }
-  await ctx.authorize(request, 'delete', name);
-  const digest = ref.parsed.digest;
+  const digest = ref.digest.digest;
   const manifest = await loadManifest(ctx, name, digest);
-  if (!manifest) throw manifestUnknown(reference);
+  if (!manifest) throw manifestUnknown(ref);
   // Rule 6 in reverse: drop what points at the revision before the revision itself.
   for (const tag of await tagsPointingAt(ctx, name, digest)) {
     if (await metadata.deleteTag(name, tag)) ctx.emit({ type: 'tag.deleted', repository: name, tag, digest });

@@ -1,12 +1,11 @@
 import type { RegistryContext } from '../context.js';
-import { RegistryError } from '../errors.js';
-import { parsePage } from '../http/pagination.js';
+import { type PageRequest, parsePage } from '../http/pagination.js';
 import { jsonResponse, nextLink } from '../http/response.js';
-import type { RegistryRequest, RegistryResponse } from '../http/types.js';
-import { parseDigest, tryParseDigest } from '../oci/digest.js';
+import type { RouteCallOf } from '../http/route.js';
+import type { RegistryResponse } from '../http/types.js';
+import { tryParseDigest } from '../oci/digest.js';
 import { parseManifest, referrerDescriptor } from '../oci/manifest.js';
 import { MediaType } from '../oci/media-types.js';
-import { assertRepositoryName } from '../oci/names.js';
 import { referrersTag } from '../oci/referrers-tag.js';
 import type { ReferrerDescriptor } from '../stores/types.js';
 import { loadManifest } from './manifests.js';
@@ -50,21 +49,31 @@ async function taggedReferrers(
   return found.filter((d): d is ReferrerDescriptor => d !== null);
 }
 
+/** The query of a referrers listing: a page, and an optional `artifactType` filter. */
+export interface ReferrersQuery {
+  readonly page: PageRequest;
+  readonly artifactType: string | undefined;
+}
+
+/** Parses `n`, `last` and `artifactType`. */
+export function referrersQuery(query: URLSearchParams, ctx: RegistryContext): ReferrersQuery {
+  const artifactType = query.get('artifactType');
+  return {
+    page: parsePage(query, ctx.limits.pageSize),
+    artifactType: artifactType === null || artifactType === '' ? undefined : artifactType,
+  };
+}
+
 /** GET `/v2/<name>/referrers/<digest>`. */
 export async function listReferrers(
   ctx: RegistryContext,
-  request: RegistryRequest,
-  rawName: string,
-  rawDigest: string,
-  query: URLSearchParams,
+  call: RouteCallOf<'referrers'>,
+  { page, artifactType }: ReferrersQuery,
 ): Promise<RegistryResponse> {
-  const name = assertRepositoryName(rawName);
-  if (!ctx.features.referrers) {
-    throw new RegistryError('UNSUPPORTED', { status: 404, message: 'the referrers API is disabled' });
-  }
-  const { digest } = parseDigest(rawDigest);
-  await ctx.authorize(request, 'pull', name);
-
+  const {
+    repository: name,
+    subject: { digest },
+  } = call.params;
   const byDigest = new Map<string, ReferrerDescriptor>();
   for (const d of await taggedReferrers(ctx, name, digest)) byDigest.set(d.digest, d);
   const indexed = await ctx.storage.metadata.listReferrers(name, digest);
@@ -78,13 +87,12 @@ export async function listReferrers(
   );
 
   const headers: Record<string, string> = { 'Content-Type': MediaType.OciIndex };
-  const artifactType = query.get('artifactType');
-  if (artifactType !== null && artifactType !== '') {
+  if (artifactType !== undefined) {
     referrers = referrers.filter((d) => d.artifactType === artifactType);
     headers['OCI-Filters-Applied'] = 'artifactType';
   }
 
-  const { limit, last } = parsePage(query, ctx.limits.pageSize);
+  const { limit, last } = page;
   if (last !== undefined) referrers = referrers.filter((d) => d.digest > last);
   if (limit === 0) {
     referrers = [];

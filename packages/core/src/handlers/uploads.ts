@@ -11,20 +11,13 @@ import { createHasher } from '../hashing/hasher.js';
 import { contentLength, drainBody, meterBody } from '../http/body.js';
 import { parseChunkRange } from '../http/range.js';
 import { emptyResponse } from '../http/response.js';
+import type { RouteCallOf } from '../http/route.js';
 import type { RegistryRequest, RegistryResponse } from '../http/types.js';
-import {
-  DIGEST_ALGORITHMS,
-  type DigestAlgorithm,
-  isDigestAlgorithm,
-  type ParsedDigest,
-  parseDigest,
-} from '../oci/digest.js';
-import { assertRepositoryName } from '../oci/names.js';
+import type { ParsedDigest } from '../oci/digest.js';
 import { touchBlob } from '../stores/helpers.js';
 import type { UploadSession } from '../stores/types.js';
 import { type ChunkHasher, chunkHasher, stagedDigest } from '../uploads/hashing.js';
-
-const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+import type { StartUploadQuery } from './upload-query.js';
 
 function uploadLocation(name: string, id: string): string {
   return `/v2/${name}/blobs/uploads/${id}`;
@@ -62,7 +55,6 @@ function withResumeHeaders(thrown: unknown, name: string, id: string): unknown {
 
 /** The session a URL names, or `BLOB_UPLOAD_UNKNOWN` (also for another repository's session). */
 async function loadSession(ctx: RegistryContext, name: string, id: string): Promise<UploadSession> {
-  if (!UPLOAD_ID.test(id)) throw unknownUpload();
   const session = await ctx.storage.uploads.get(id);
   if (!session || session.repository !== name) throw unknownUpload();
   return session;
@@ -127,15 +119,13 @@ async function tryMount(
   ctx: RegistryContext,
   request: RegistryRequest,
   name: string,
-  digest: string,
-  from: string | null,
+  { digest, from }: NonNullable<StartUploadQuery['mount']>,
 ): Promise<boolean> {
-  if (from !== null && from !== '') {
-    const source = assertRepositoryName(from);
+  if (from !== undefined) {
     if (!ctx.features.mount) return false;
     // Without pull access to the source the mount silently becomes an upload: nothing leaks.
-    if (!(await ctx.allows(request, 'pull', source, 'mount'))) return false;
-    if (!(await ctx.storage.metadata.hasBlobLink(source, digest))) return false;
+    if (!(await ctx.allows(request, 'pull', from, 'mount'))) return false;
+    if (!(await ctx.storage.metadata.hasBlobLink(from, digest))) return false;
   } else if (!ctx.features.automaticMount || ctx.guarded) {
     // Under access control a from-less mount would reveal that a blob exists somewhere the caller
     // may not look: it becomes a plain upload.
@@ -144,45 +134,27 @@ async function tryMount(
   const { blobs } = ctx.storage;
   if (!(await touchBlob(blobs, digest))) return false;
   await ctx.storage.metadata.linkBlob(name, digest);
-  ctx.emit({ type: 'blob.mounted', repository: name, digest, from: from || undefined });
+  ctx.emit({ type: 'blob.mounted', repository: name, digest, from });
   return true;
 }
 
 /** POST `/v2/<name>/blobs/uploads/`: mount, single-request upload, or a new session. */
 export async function startUpload(
   ctx: RegistryContext,
-  request: RegistryRequest,
-  rawName: string,
-  query: URLSearchParams,
+  call: RouteCallOf<'blob-upload'>,
+  { mount, digest, algorithm }: StartUploadQuery,
 ): Promise<RegistryResponse> {
-  const name = assertRepositoryName(rawName);
-  await ctx.authorize(request, 'push', name);
-
-  const mount = query.get('mount');
-  if (mount !== null) {
-    const { digest } = parseDigest(mount);
-    if (await tryMount(ctx, request, name, digest, query.get('from'))) {
-      return emptyResponse(201, { Location: blobLocation(name, digest), 'Docker-Content-Digest': digest });
-    }
+  const { request } = call;
+  const name = call.params.repository;
+  if (mount && (await tryMount(ctx, request, name, mount))) {
+    return emptyResponse(201, {
+      Location: blobLocation(name, mount.digest),
+      'Docker-Content-Digest': mount.digest,
+    });
   }
-
-  const digestParam = query.get('digest');
-  const parsed = digestParam === null ? undefined : parseDigest(digestParam);
-  if (parsed && mount === null && ctx.features.monolithicPost) {
-    const size = await storeWholeBlob(ctx, request, parsed, contentLength(request));
-    return blobCreated(ctx, name, parsed.digest, size);
-  }
-
-  const algorithmParam = query.get('digest-algorithm');
-  let algorithm: DigestAlgorithm = parsed?.algorithm ?? 'sha256';
-  if (algorithmParam !== null) {
-    if (!isDigestAlgorithm(algorithmParam)) {
-      throw new RegistryError('DIGEST_INVALID', {
-        message: `unsupported digest algorithm ${JSON.stringify(algorithmParam.slice(0, 64))}`,
-        detail: { supported: DIGEST_ALGORITHMS },
-      });
-    }
-    algorithm = algorithmParam;
+  if (digest && !mount && ctx.features.monolithicPost) {
+    const size = await storeWholeBlob(ctx, request, digest, contentLength(request));
+    return blobCreated(ctx, name, digest.digest, size);
   }
   // A body here is not part of any upload (a client that expected a single-POST upload resends it).
   await drainBody(request);
@@ -247,15 +219,17 @@ async function appendChunk(
 /** PATCH `<location>`: one chunk, with or without `Content-Range`. */
 export async function patchUpload(
   ctx: RegistryContext,
-  request: RegistryRequest,
-  rawName: string,
-  id: string,
+  call: RouteCallOf<'blob-upload-chunk'>,
 ): Promise<RegistryResponse> {
-  const name = assertRepositoryName(rawName);
-  await ctx.authorize(request, 'push', name);
+  const { repository: name, uploadId: id } = call.params;
   try {
     const session = await loadSession(ctx, name, id);
-    const { session: updated } = await appendChunk(ctx, request, session, declaredChunk(request, session));
+    const { session: updated } = await appendChunk(
+      ctx,
+      call.request,
+      session,
+      declaredChunk(call.request, session),
+    );
     return emptyResponse(202, sessionHeaders(name, id, updated.size));
   } catch (error) {
     throw withResumeHeaders(error, name, id);
@@ -265,18 +239,11 @@ export async function patchUpload(
 /** PUT `<location>?digest=`: optional final chunk, verification, commit. */
 export async function completeUpload(
   ctx: RegistryContext,
-  request: RegistryRequest,
-  rawName: string,
-  id: string,
-  query: URLSearchParams,
+  call: RouteCallOf<'blob-upload-chunk'>,
+  parsed: ParsedDigest,
 ): Promise<RegistryResponse> {
-  const name = assertRepositoryName(rawName);
-  await ctx.authorize(request, 'push', name);
-  const digestParam = query.get('digest');
-  if (digestParam === null || digestParam === '') {
-    throw new RegistryError('DIGEST_INVALID', { message: 'the digest query parameter is required' });
-  }
-  const parsed = parseDigest(digestParam);
+  const { request } = call;
+  const { repository: name, uploadId: id } = call.params;
   try {
     let session = await loadSession(ctx, name, id);
     const hasRange = Boolean(request.headers.get('content-range'));
@@ -321,12 +288,9 @@ export async function completeUpload(
 /** GET `<location>`: the session's progress (204). */
 export async function uploadStatus(
   ctx: RegistryContext,
-  request: RegistryRequest,
-  rawName: string,
-  id: string,
+  call: RouteCallOf<'blob-upload-chunk'>,
 ): Promise<RegistryResponse> {
-  const name = assertRepositoryName(rawName);
-  await ctx.authorize(request, 'push', name);
+  const { repository: name, uploadId: id } = call.params;
   const session = await loadSession(ctx, name, id);
   return emptyResponse(204, sessionHeaders(name, id, session.size));
 }
@@ -334,12 +298,9 @@ export async function uploadStatus(
 /** DELETE `<location>`: cancels the session and frees its staged data (204). */
 export async function cancelUpload(
   ctx: RegistryContext,
-  request: RegistryRequest,
-  rawName: string,
-  id: string,
+  call: RouteCallOf<'blob-upload-chunk'>,
 ): Promise<RegistryResponse> {
-  const name = assertRepositoryName(rawName);
-  await ctx.authorize(request, 'push', name);
+  const { repository: name, uploadId: id } = call.params;
   await loadSession(ctx, name, id);
   ctx.liveHashers.forget(id);
   if (!(await ctx.storage.uploads.delete(id))) throw unknownUpload();

@@ -1,88 +1,64 @@
 import type { RegistryContext } from '../context.js';
 import { RegistryError } from '../errors.js';
-import { deleteBlob, getBlob } from '../handlers/blobs.js';
-import { listCatalog, listTags, ping } from '../handlers/listings.js';
-import { deleteManifest, getManifest, putManifest } from '../handlers/manifests.js';
-import { listReferrers } from '../handlers/referrers.js';
-import { cancelUpload, completeUpload, patchUpload, startUpload, uploadStatus } from '../handlers/uploads.js';
-import { matchRoute, parseRequestUrl, type Route } from './router.js';
+import { proxyRoute } from '../proxy/handlers.js';
+import type { RouteCall, RouteMiddleware } from './route.js';
+import { createRouter, parseRequestUrl } from './router.js';
+import { ROUTES } from './routes.js';
 import type { RegistryRequest, RegistryResponse } from './types.js';
 
-type Handler = (
-  ctx: RegistryContext,
-  request: RegistryRequest,
-  query: URLSearchParams,
-) => Promise<RegistryResponse>;
+const route = createRouter(ROUTES);
 
-/** Route names as distribution names its routes (the metrics label of a request). */
-const ROUTE_NAMES: Record<Route['kind'], string> = {
-  base: 'base',
-  catalog: 'catalog',
-  tags: 'tags',
-  manifest: 'manifest',
-  blob: 'blob',
-  uploads: 'blob-upload',
-  upload: 'blob-upload-chunk',
-  referrers: 'referrers',
-};
-
-/** The handlers of a route, by method (HEAD is served wherever GET is). */
-function handlersFor(route: Route): Partial<Record<string, Handler>> {
-  switch (route.kind) {
-    case 'base':
-      return { GET: (ctx, req) => ping(ctx, req) };
-    case 'catalog':
-      return { GET: (ctx, req, q) => listCatalog(ctx, req, q) };
-    case 'tags':
-      return { GET: (ctx, req, q) => listTags(ctx, req, route.name, q) };
-    case 'manifest':
-      return {
-        GET: (ctx, req) => getManifest(ctx, req, route.name, route.reference),
-        PUT: (ctx, req, q) => putManifest(ctx, req, route.name, route.reference, q),
-        DELETE: (ctx, req) => deleteManifest(ctx, req, route.name, route.reference),
-      };
-    case 'blob':
-      return {
-        GET: (ctx, req) => getBlob(ctx, req, route.name, route.digest),
-        DELETE: (ctx, req) => deleteBlob(ctx, req, route.name, route.digest),
-      };
-    case 'uploads':
-      return { POST: (ctx, req, q) => startUpload(ctx, req, route.name, q) };
-    case 'upload':
-      return {
-        GET: (ctx, req) => uploadStatus(ctx, req, route.name, route.id),
-        PATCH: (ctx, req) => patchUpload(ctx, req, route.name, route.id),
-        PUT: (ctx, req, q) => completeUpload(ctx, req, route.name, route.id, q),
-        DELETE: (ctx, req) => cancelUpload(ctx, req, route.name, route.id),
-      };
-    case 'referrers':
-      return { GET: (ctx, req, q) => listReferrers(ctx, req, route.name, route.digest, q) };
-  }
+/** Runs `last` inside the middleware, the first one outermost. */
+function run(
+  middleware: readonly RouteMiddleware[],
+  call: RouteCall,
+  last: () => Promise<RegistryResponse>,
+): Promise<RegistryResponse> {
+  const step = (i: number): Promise<RegistryResponse> =>
+    i === middleware.length ? last() : middleware[i]!(call, () => step(i + 1));
+  return step(0);
 }
 
-/** Routes a request to its handler; throws `RegistryError` for unknown paths and methods. */
+/**
+ * Answers a request through the route table, in the same order on every route: match the raw path
+ * (404, 405), parse the path parameters (400, or 404 for what can name nothing), the feature toggle
+ * (404 or 405), then the middleware around the query parameters (400), `authorize` (401, 403) and
+ * the handler. Validation is syntactic and reveals nothing stored, so it comes before authorization
+ * and the hook only ever sees valid names. Throws `RegistryError`s (and whatever stores throw).
+ */
 export async function dispatch(ctx: RegistryContext, request: RegistryRequest): Promise<RegistryResponse> {
-  const url = parseRequestUrl(request.url);
-  const route = url && matchRoute(url.path);
-  if (!url || !route) {
-    throw new RegistryError(url?.path.startsWith('/v2/') ? 'NAME_UNKNOWN' : 'UNSUPPORTED', {
-      status: 404,
-      message: 'no such endpoint',
-    });
-  }
+  const { rawPath, query } = parseRequestUrl(request.url);
+  const matched = route(request, rawPath);
+  const { name, action } = matched.route;
   const scope = ctx.scopeOf(request);
-  if (scope) scope.route = ROUTE_NAMES[route.kind];
-  const handlers = handlersFor(route);
-  const method = request.method.toUpperCase();
-  const handler = handlers[method] ?? (method === 'HEAD' ? handlers.GET : undefined);
-  if (!handler) {
-    const allow = Object.keys(handlers);
-    if (allow.includes('GET')) allow.push('HEAD');
-    throw new RegistryError('UNSUPPORTED', {
-      status: 405,
-      message: `method ${method} is not allowed here`,
-      headers: { Allow: allow.join(', ') },
-    });
+  if (scope) {
+    scope.route = name;
+    scope.action = action;
   }
-  return handler(ctx, request, url.query);
+  const params = matched.route.params(matched.raw);
+  if (scope) scope.repository = params.repository;
+  const disabled = matched.route.disabled(ctx.features, params);
+  if (disabled)
+    throw new RegistryError('UNSUPPORTED', { status: disabled.status, message: disabled.message });
+
+  const call = {
+    route: name,
+    action,
+    method: request.method.toUpperCase(),
+    head: matched.head,
+    params,
+    request,
+    query,
+  } as RouteCall;
+  // Pulls of proxied repositories and writes under proxied prefixes (docs/architecture.md,
+  // "Pull-through cache"): a pull runs, and is authorized, as one of the repository it is cached in.
+  const proxied = proxyRoute(ctx, call, () => matched.route.prepare(ctx, call));
+  const effective = proxied?.call ?? call;
+  if (scope) scope.repository = effective.params.repository;
+  return run(ctx.middleware, effective, async () => {
+    const handle = proxied ? proxied.prepare() : matched.route.prepare(ctx, call);
+    const user = await ctx.authorize(request, action, effective.params.repository);
+    if (scope) scope.user = user;
+    return handle();
+  });
 }

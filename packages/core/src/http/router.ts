@@ -1,37 +1,92 @@
-/** A recognised registry endpoint. Names and references are raw (decoded, not yet validated). */
-export type Route =
-  | { readonly kind: 'base' }
-  | { readonly kind: 'catalog' }
-  | { readonly kind: 'tags'; readonly name: string }
-  | { readonly kind: 'manifest'; readonly name: string; readonly reference: string }
-  | { readonly kind: 'blob'; readonly name: string; readonly digest: string }
-  | { readonly kind: 'uploads'; readonly name: string }
-  | { readonly kind: 'upload'; readonly name: string; readonly id: string }
-  | { readonly kind: 'referrers'; readonly name: string; readonly digest: string };
+import { RegistryError } from '../errors.js';
+import type { Route, RouteMethod } from './route.js';
+import type { RegistryRequest } from './types.js';
 
-// Names may contain slashes, so each pattern anchors on its fixed tail and takes the rest as name.
-const PATTERNS: ReadonlyArray<readonly [RegExp, (m: RegExpExecArray) => Route]> = [
-  [/^\/v2\/?$/, () => ({ kind: 'base' })],
-  [/^\/v2\/_catalog\/?$/, () => ({ kind: 'catalog' })],
-  [/^\/v2\/(.+)\/tags\/list\/?$/, (m) => ({ kind: 'tags', name: m[1]! })],
-  [/^\/v2\/(.+)\/manifests\/([^/]+)$/, (m) => ({ kind: 'manifest', name: m[1]!, reference: m[2]! })],
-  [/^\/v2\/(.+)\/blobs\/uploads\/?$/, (m) => ({ kind: 'uploads', name: m[1]! })],
-  [/^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/, (m) => ({ kind: 'upload', name: m[1]!, id: m[2]! })],
-  [/^\/v2\/(.+)\/blobs\/([^/]+)$/, (m) => ({ kind: 'blob', name: m[1]!, digest: m[2]! })],
-  [/^\/v2\/(.+)\/referrers\/([^/]+)$/, (m) => ({ kind: 'referrers', name: m[1]!, digest: m[2]! })],
-];
-
-/** Matches a decoded path against the registry's endpoints. */
-export function matchRoute(path: string): Route | undefined {
-  for (const [pattern, build] of PATTERNS) {
-    const match = pattern.exec(path);
-    if (match) return build(match);
-  }
-  return undefined;
+/** The routes sharing one path pattern, by method. */
+interface PathRoutes {
+  readonly path: string;
+  readonly pattern: RegExp;
+  /** The `<…>` placeholders of the path, in order. */
+  readonly keys: readonly string[];
+  readonly byMethod: Map<RouteMethod, Route>;
 }
 
-/** Splits a request URL (path and query) into a decoded path and its query parameters. */
-export function parseRequestUrl(target: string): { path: string; query: URLSearchParams } | undefined {
+/** A route matched by a request, with its raw (still percent-encoded) path parameters. */
+export interface RouteMatch {
+  readonly route: Route;
+  readonly raw: Readonly<Record<string, string>>;
+  readonly head: boolean;
+}
+
+/** Whether a request is a `HEAD`: answered by the `GET` route, and without a body. */
+export function isHead(request: RegistryRequest): boolean {
+  return request.method.toUpperCase() === 'HEAD';
+}
+
+/**
+ * Compiles a path pattern. `<name>` spans segments (names contain slashes; the pattern anchors on
+ * the fixed tail); any other `<…>` is one segment. A path ending in a fixed segment also matches
+ * with a trailing slash.
+ */
+function compile(path: string): { pattern: RegExp; keys: string[] } {
+  const keys: string[] = [];
+  const segments = path.replace(/\/$/, '').split('/');
+  const source = segments
+    .map((segment) => {
+      const placeholder = /^<(\w+)>$/.exec(segment);
+      if (!placeholder) return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      keys.push(placeholder[1]!);
+      return placeholder[1] === 'name' ? '(.+)' : '([^/]+)';
+    })
+    .join('/');
+  const trailing = /^<\w+>$/.test(segments.at(-1) ?? '') ? '' : '/?';
+  return { pattern: new RegExp(`^${source}${trailing}$`), keys };
+}
+
+/**
+ * Matches requests against a route table, on the raw, still percent-encoded path: `%2f` inside a
+ * name stays inside its segment, which the name's parser then rejects, instead of becoming a
+ * separator that addresses another repository. Patterns are tried in table order.
+ */
+export function createRouter(
+  routes: readonly Route[],
+): (request: RegistryRequest, rawPath: string) => RouteMatch {
+  const paths: PathRoutes[] = [];
+  for (const route of routes) {
+    let entry = paths.find((p) => p.path === route.path);
+    if (!entry) {
+      entry = { path: route.path, ...compile(route.path), byMethod: new Map() };
+      paths.push(entry);
+    }
+    for (const method of route.methods) entry.byMethod.set(method, route);
+  }
+  return (request, rawPath) => {
+    for (const { pattern, keys, byMethod } of paths) {
+      const match = pattern.exec(rawPath);
+      if (!match) continue;
+      const head = isHead(request);
+      const method = request.method.toUpperCase();
+      const route = byMethod.get((head ? 'GET' : method) as RouteMethod);
+      if (!route) {
+        const allow: string[] = [...byMethod.keys()];
+        if (byMethod.has('GET')) allow.push('HEAD');
+        throw new RegistryError('UNSUPPORTED', {
+          status: 405,
+          message: `method ${method.slice(0, 16)} is not allowed here`,
+          headers: { Allow: allow.join(', ') },
+        });
+      }
+      return { route, raw: Object.fromEntries(keys.map((key, i) => [key, match[i + 1]!])), head };
+    }
+    throw new RegistryError(rawPath.startsWith('/v2/') ? 'NAME_UNKNOWN' : 'UNSUPPORTED', {
+      status: 404,
+      message: 'no such endpoint',
+    });
+  };
+}
+
+/** Splits a request URL (path and query) into its raw, undecoded path and its query parameters. */
+export function parseRequestUrl(target: string): { rawPath: string; query: URLSearchParams } {
   let url = target;
   // Absolute-form request targets (from proxies) carry an origin; only the path matters.
   if (/^https?:\/\//i.test(url)) {
@@ -41,14 +96,5 @@ export function parseRequestUrl(target: string): { path: string; query: URLSearc
   const question = url.indexOf('?');
   const rawPath = question < 0 ? url : url.slice(0, question);
   const query = new URLSearchParams(question < 0 ? '' : url.slice(question + 1));
-  let path: string;
-  try {
-    path = decodeURIComponent(rawPath);
-  } catch {
-    return undefined;
-  }
-  // A NUL or any control character can never be part of a valid name, tag or digest.
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
-  if (/[\u0000-\u001f\u007f]/.test(path)) return undefined;
-  return { path, query };
+  return { rawPath, query };
 }

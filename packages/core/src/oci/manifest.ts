@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { RegistryError } from '../errors.js';
 import type { ReferrerDescriptor } from '../stores/types.js';
 import { matchesDigestGrammar, tryParseDigest } from './digest.js';
-import { essence, MANIFEST_MEDIA_TYPES, MediaType } from './media-types.js';
+import { essence, MediaType } from './media-types.js';
 
 /** RFC 6838 type/subtype, optionally with parameters. */
 const MEDIA_TYPE =
@@ -90,24 +90,41 @@ function invalid(message: string, detail?: unknown): RegistryError {
   return new RegistryError('MANIFEST_INVALID', { message, ...(detail === undefined ? {} : { detail }) });
 }
 
-/** The media type a manifest body declares or, failing that, implies by its shape. */
+/** The media types a manifest body without a `mediaType` field may have, judged by its shape. */
+function typesOfShape(document: Record<string, unknown>): string[] {
+  const types: string[] = [];
+  if (Array.isArray(document.manifests)) types.push(MediaType.OciIndex);
+  if (document.config !== undefined || Array.isArray(document.layers)) types.push(MediaType.OciManifest);
+  return types;
+}
+
+/**
+ * The media type of a pushed manifest: its `mediaType` field, which the request's `Content-Type`
+ * must name (parameters aside), or, for a body without one, the `Content-Type` when the body's shape
+ * allows it. A mismatch is `MANIFEST_INVALID`: a manifest must not be stored as one type and served
+ * to clients that trust `Content-Type` as another (CVE-2021-41190).
+ */
 function resolveMediaType(document: Record<string, unknown>, contentType: string): string {
   const declared = typeof document.mediaType === 'string' ? document.mediaType : undefined;
   const header = essence(contentType);
-  const headerIsManifest = MANIFEST_MEDIA_TYPES.includes(header);
   if (declared !== undefined) {
-    if (headerIsManifest && header !== declared) {
+    if (header !== declared.toLowerCase()) {
       throw invalid('Content-Type does not match the manifest mediaType', {
-        contentType: header,
-        mediaType: declared,
+        contentType: contentType.slice(0, 256),
+        mediaType: declared.slice(0, 256),
       });
     }
     return declared;
   }
-  if (headerIsManifest) return header;
-  if (Array.isArray(document.manifests)) return MediaType.OciIndex;
-  if (document.config !== undefined) return MediaType.OciManifest;
-  throw invalid('cannot determine the manifest media type');
+  const allowed = typesOfShape(document);
+  if (allowed.length === 0) throw invalid('cannot determine the manifest media type');
+  if (!allowed.includes(header)) {
+    throw invalid('Content-Type is not a media type this manifest can have', {
+      contentType: contentType.slice(0, 256),
+      allowed,
+    });
+  }
+  return header;
 }
 
 /**

@@ -2,8 +2,8 @@ import type { RegistryContext } from '../context.js';
 import { RegistryError } from '../errors.js';
 import { getBlob } from '../handlers/blobs.js';
 import { parseRange } from '../http/range.js';
+import type { RouteCallOf } from '../http/route.js';
 import type { RegistryRequest, RegistryResponse } from '../http/types.js';
-import type { ParsedDigest } from '../oci/digest.js';
 import { fromUpstreamError, UpstreamError } from './errors.js';
 import type { ProxyServices, ProxyTarget } from './services.js';
 
@@ -21,11 +21,10 @@ function blobHeaders(digest: string): Record<string, string> {
 /** Serves a blob the cached repository has, from storage. */
 async function serveStored(
   proxy: ProxyServices,
-  request: RegistryRequest,
-  target: ProxyTarget,
+  call: RouteCallOf<'blob'>,
   digest: string,
 ): Promise<RegistryResponse> {
-  const response = await getBlob(proxy.ctx, request, target.local, digest);
+  const response = await getBlob(proxy.ctx, call);
   response.body = proxy.trackStream(response.body, [digest]);
   return response;
 }
@@ -68,12 +67,11 @@ async function headUpstream(target: ProxyTarget, digest: string): Promise<number
  */
 export async function pullBlob(
   proxy: ProxyServices,
-  request: RegistryRequest,
+  call: RouteCallOf<'blob'>,
   target: ProxyTarget,
-  parsed: ParsedDigest,
 ): Promise<RegistryResponse> {
   const { ctx } = proxy;
-  const { digest } = parsed;
+  const { digest } = call.params.digest;
   const [linked, stored] = await Promise.all([
     ctx.storage.metadata.hasBlobLink(target.local, digest),
     ctx.storage.blobs.stat(digest),
@@ -81,24 +79,23 @@ export async function pullBlob(
   if (linked && stored) {
     proxy.cacheEvent(target, 'blob', 'hit');
     await proxy.used(target, { digest });
-    return serveStored(proxy, request, target, digest);
+    return serveStored(proxy, call, digest);
   }
-  const head = request.method === 'HEAD';
   try {
     if (stored) {
       await headUpstream(target, digest);
       await ctx.storage.metadata.linkBlob(target.local, digest);
       proxy.cacheEvent(target, 'blob', 'hit');
-      return serveStored(proxy, request, target, digest);
+      return serveStored(proxy, call, digest);
     }
-    if (head) {
+    if (call.head) {
       const size = await headUpstream(target, digest);
       proxy.cacheEvent(target, 'blob', 'miss');
       const headers = blobHeaders(digest);
       if (size !== undefined) headers['Content-Length'] = String(size);
       return { status: 200, headers, body: null };
     }
-    return await streamFill(proxy, ctx, request, target, digest);
+    return await streamFill(proxy, ctx, call.request, target, digest);
   } catch (error) {
     throw failed(proxy, target, digest, error);
   }

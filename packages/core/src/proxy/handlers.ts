@@ -1,6 +1,9 @@
 import type { RegistryContext } from '../context.js';
 import { getManifest } from '../handlers/manifests.js';
-import type { RegistryRequest, RegistryResponse } from '../http/types.js';
+import { referrersQuery } from '../handlers/referrers.js';
+import { parsePage } from '../http/pagination.js';
+import type { RouteCall, RouteCallOf } from '../http/route.js';
+import type { RegistryResponse } from '../http/types.js';
 import { parseDigest } from '../oci/digest.js';
 import { pullBlob } from './blobs.js';
 import { pullReferrers, pullTags, warningHeader } from './listings.js';
@@ -8,12 +11,16 @@ import { resolveManifest } from './manifests.js';
 import { checkWrite, markOverrides, routePull, unmarkOverrides } from './routing.js';
 import type { ProxyServices, ProxyTarget } from './services.js';
 
-/** The pull endpoints a proxied repository answers from its upstream. */
-export type ProxiedPull =
-  | { readonly kind: 'manifest'; readonly reference: string }
-  | { readonly kind: 'blob'; readonly digest: string }
-  | { readonly kind: 'tags' }
-  | { readonly kind: 'referrers'; readonly digest: string };
+/** A call the pull-through cache takes over from the route table. */
+export interface ProxiedRoute {
+  /** The call as it runs: for a pull, `params.repository` names where the content is cached. */
+  readonly call: RouteCall;
+  /**
+   * Like a route's `prepare`: validates the query, then (after `authorize` ran on {@link call})
+   * the returned function answers.
+   */
+  prepare(): () => Promise<RegistryResponse>;
+}
 
 /** Adds what every proxied answer carries: `OCI-Namespace` when routed by `ns`, and a warning. */
 function decorate(response: RegistryResponse, target: ProxyTarget, warning?: string): RegistryResponse {
@@ -22,73 +29,125 @@ function decorate(response: RegistryResponse, target: ProxyTarget, warning?: str
   return response;
 }
 
-async function answer(
+/** A pull route's call, re-addressed to the repository the content is cached in. */
+function localCall<C extends RouteCall>(call: C, target: ProxyTarget): C {
+  return { ...call, params: { ...call.params, repository: target.local } };
+}
+
+async function pullManifest(
   proxy: ProxyServices,
-  ctx: RegistryContext,
-  request: RegistryRequest,
+  call: RouteCallOf<'manifest'>,
   target: ProxyTarget,
-  pull: ProxiedPull,
-  query: URLSearchParams,
 ): Promise<RegistryResponse> {
-  switch (pull.kind) {
+  const { reference } = call.params;
+  const resolved = await resolveManifest(
+    proxy,
+    target,
+    reference.kind === 'tag' ? reference.tag : reference.digest.digest,
+  );
+  const served: RouteCallOf<'manifest'> = {
+    ...call,
+    params: {
+      repository: target.local,
+      reference:
+        resolved.reference === resolved.digest && reference.kind === 'tag'
+          ? { kind: 'digest', digest: parseDigest(resolved.digest) }
+          : reference,
+    },
+  };
+  return decorate(await getManifest(proxy.ctx, served), target, resolved.warning);
+}
+
+/** The handler of a pull of a proxied repository. */
+function pullHandler(proxy: ProxyServices, call: RouteCall, target: ProxyTarget): ProxiedRoute | undefined {
+  switch (call.route) {
     case 'manifest': {
-      const { reference, warning } = await resolveManifest(proxy, target, pull.reference);
-      return decorate(await getManifest(ctx, request, target.local, reference), target, warning);
+      const local = localCall(call, target);
+      return { call: local, prepare: () => () => pullManifest(proxy, local, target) };
     }
-    case 'blob':
-      return decorate(await pullBlob(proxy, request, target, parseDigest(pull.digest)), target);
-    case 'tags':
-      return decorate(await pullTags(proxy, target, query), target);
-    case 'referrers':
-      return decorate(await pullReferrers(proxy, request, target, parseDigest(pull.digest), query), target);
+    case 'blob': {
+      const local = localCall(call, target);
+      return {
+        call: local,
+        prepare: () => async () => decorate(await pullBlob(proxy, local, target), target),
+      };
+    }
+    case 'tags': {
+      const local = localCall(call, target);
+      return {
+        call: local,
+        prepare: () => {
+          const page = parsePage(local.query, proxy.ctx.limits.pageSize);
+          return async () => decorate(await pullTags(proxy, target, page), target);
+        },
+      };
+    }
+    case 'referrers': {
+      const local = localCall(call, target);
+      return {
+        call: local,
+        prepare: () => {
+          const query = referrersQuery(local.query, proxy.ctx);
+          return async () => decorate(await pullReferrers(proxy, local, target, query), target);
+        },
+      };
+    }
+    default:
+      return undefined;
   }
 }
 
-/**
- * Answers a pull (GET or HEAD) of a repository under an upstream's prefix, or of any repository
- * with `?ns=` naming a configured upstream, after the `authorize` hook allowed pulling the
- * repository the content is cached in. Resolves `undefined` for a local repository (its own
- * handler answers).
- */
-export async function proxyPull(
-  ctx: RegistryContext,
-  request: RegistryRequest,
-  name: string,
-  pull: ProxiedPull,
-  query: URLSearchParams,
-): Promise<RegistryResponse | undefined> {
-  const proxy = ctx.proxy;
-  if (!proxy) return undefined;
-  const target = routePull(proxy, name, query.get('ns'));
-  if (!target) return undefined;
-  // Nothing reaches an upstream on behalf of a caller the hook refuses.
-  await ctx.authorize(request, 'pull', target.local);
-  return answer(proxy, ctx, request, target, pull, query);
+/** Whether a call only reads (a pull), as opposed to a push or delete. */
+function isPull(call: RouteCall): boolean {
+  return call.action === 'pull';
 }
 
-/** A write to a repository: a manifest push or delete (with its tags), or any blob or upload write. */
-export type ProxiedWrite =
-  | { readonly kind: 'manifest-push'; readonly tags: readonly string[] }
-  | { readonly kind: 'tag-delete'; readonly tag: string }
-  | { readonly kind: 'other' };
+/** The tags a manifest push writes: its reference's and the `?tag=` ones. */
+function pushedTags(ctx: RegistryContext, call: RouteCallOf<'manifest'>): string[] {
+  const { reference } = call.params;
+  if (reference.kind === 'tag') return [reference.tag];
+  return ctx.features.tagsOnPush ? call.query.getAll('tag') : [];
+}
 
 /**
- * Runs a write to a repository under a proxied prefix: refused with `UNSUPPORTED` unless the
- * upstream accepts local overrides; then pushed tags are marked as overrides before the write
- * (so a concurrent pull never replaces them) and deleted tags unmarked after it.
+ * Where the route table hands a call to the pull-through cache (docs/architecture.md, "Pull-through
+ * cache"), after validation and before the middleware and `authorize`:
+ *
+ * - a pull of a repository under an upstream's prefix, or with `?ns=` naming a configured upstream,
+ *   is answered from the cache or the upstream (`ns` naming anything else is `NAME_UNKNOWN`);
+ * - a push or delete under a proxied prefix is refused with `UNSUPPORTED`, unless the upstream
+ *   takes local overrides: then `next` answers it, with the pushed tags marked as overrides first
+ *   (so a concurrent pull never replaces them) and deleted tags unmarked after;
+ * - anything else is left to the route table (`undefined`).
  */
-export async function proxyWrite(
+export function proxyRoute(
   ctx: RegistryContext,
-  name: string,
-  write: ProxiedWrite,
-  run: () => Promise<RegistryResponse>,
-): Promise<RegistryResponse> {
+  call: RouteCall,
+  prepare: () => () => Promise<RegistryResponse>,
+): ProxiedRoute | undefined {
   const proxy = ctx.proxy;
-  if (!proxy || !checkWrite(proxy, name)) return run();
+  const repository = call.params.repository;
+  if (!proxy || repository === undefined) return undefined;
+  if (isPull(call)) {
+    const target = routePull(proxy, repository, call.query.get('ns'));
+    return target && pullHandler(proxy, call, target);
+  }
+  if (!checkWrite(proxy, repository)) return undefined;
   const { metadata } = ctx.storage;
-  if (write.kind === 'manifest-push') await markOverrides(metadata, name, write.tags);
-  const response = await run();
-  if (write.kind === 'tag-delete' && response.status < 300)
-    await unmarkOverrides(metadata, name, [write.tag]);
-  return response;
+  return {
+    call,
+    prepare() {
+      const handle = prepare();
+      return async () => {
+        if (call.route === 'manifest' && call.method === 'PUT') {
+          await markOverrides(metadata, repository, pushedTags(ctx, call));
+        }
+        const response = await handle();
+        if (call.route === 'manifest' && call.params.reference.kind === 'tag' && call.method === 'DELETE') {
+          await unmarkOverrides(metadata, repository, [call.params.reference.tag]);
+        }
+        return response;
+      };
+    },
+  };
 }

@@ -24,12 +24,22 @@ export function networkError(upstream: string, error: unknown): UpstreamError {
   return new UpstreamError(upstream, 'unreachable', `unreachable (${detail})`, { cause: error });
 }
 
+/** Failures of a kept-alive connection the server closed meanwhile (retried once on a new one). */
+const STALE_CONNECTION = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+/**
+ * Connections that carried an answer before. (`request.reusedSocket` misses requests that waited
+ * for a connection in the agent's queue.)
+ */
+const answered = new WeakSet<object>();
+
 /**
  * Sends a request with no body and resolves the response once its headers arrived. The response
  * is a stream the caller must consume or destroy; a body that stalls longer than `idle` is
- * destroyed with a `timeout` {@link UpstreamError}.
+ * destroyed with a `timeout` {@link UpstreamError}. A request that fails on a reused connection
+ * before any answer (the server closed it while idle) is sent again once: requests here are
+ * idempotent.
  */
-export function send(outgoing: OutgoingRequest): Promise<IncomingMessage> {
+export function send(outgoing: OutgoingRequest, retried = false): Promise<IncomingMessage> {
   const { url, upstream } = outgoing;
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
@@ -43,10 +53,17 @@ export function send(outgoing: OutgoingRequest): Promise<IncomingMessage> {
     }, outgoing.timeout);
     req.once('error', (error) => {
       clearTimeout(timer);
+      const code = (error as { code?: unknown }).code;
+      const reused = req.reusedSocket || (req.socket !== null && answered.has(req.socket));
+      if (!retried && reused && STALE_CONNECTION.has(String(code))) {
+        resolve(send(outgoing, true));
+        return;
+      }
       reject(networkError(upstream, error));
     });
     req.once('response', (res) => {
       clearTimeout(timer);
+      answered.add(res.socket);
       res.setTimeout(outgoing.idle, () => {
         res.destroy(new UpstreamError(upstream, 'timeout', `the body stalled for ${outgoing.idle} ms`));
       });

@@ -1,9 +1,9 @@
-import { RegistryError } from '../errors.js';
-import { listReferrers } from '../handlers/referrers.js';
-import { parsePage } from '../http/pagination.js';
+import { listReferrers, type ReferrersQuery } from '../handlers/referrers.js';
+import type { PageRequest } from '../http/pagination.js';
 import { jsonResponse } from '../http/response.js';
-import type { RegistryRequest, RegistryResponse } from '../http/types.js';
-import { matchesDigestGrammar, type ParsedDigest } from '../oci/digest.js';
+import type { RouteCallOf } from '../http/route.js';
+import type { RegistryResponse } from '../http/types.js';
+import { matchesDigestGrammar } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';
 import { referrersTag } from '../oci/referrers-tag.js';
 import type { ReferrerDescriptor } from '../stores/types.js';
@@ -83,10 +83,8 @@ async function upstreamListing(
 export async function pullTags(
   proxy: ProxyServices,
   target: ProxyTarget,
-  query: URLSearchParams,
+  { limit, last }: PageRequest,
 ): Promise<RegistryResponse> {
-  const { ctx } = proxy;
-  const { limit, last } = parsePage(query, ctx.limits.pageSize);
   const key = `tags\u0000${target.local}\u0000${limit}\u0000${last ?? ''}`;
   const result = await upstreamListing(proxy, target, key, async () => {
     const params = new URLSearchParams({ n: String(limit), ...(last === undefined ? {} : { last }) });
@@ -235,15 +233,13 @@ async function upstreamReferrers(
  */
 export async function pullReferrers(
   proxy: ProxyServices,
-  request: RegistryRequest,
+  call: RouteCallOf<'referrers'>,
   target: ProxyTarget,
-  subject: ParsedDigest,
-  query: URLSearchParams,
+  parsed: ReferrersQuery,
 ): Promise<RegistryResponse> {
-  if (!proxy.ctx.features.referrers) {
-    throw new RegistryError('UNSUPPORTED', { status: 404, message: 'the referrers API is disabled' });
-  }
-  const artifactType = query.get('artifactType') || undefined;
+  const { query } = call;
+  const { subject } = call.params;
+  const { artifactType } = parsed;
   const page = new URLSearchParams(
     PAGE_PARAMS.flatMap((name) => {
       const value = query.get(name);
@@ -256,7 +252,7 @@ export async function pullReferrers(
   );
   if (!('listing' in result) && !result.stale) {
     proxy.cacheEvent(target, 'referrers', 'stale');
-    const response = await listReferrers(proxy.ctx, request, target.local, subject.digest, query);
+    const response = await listReferrers(proxy.ctx, call, parsed);
     response.headers.Warning = warningHeader(
       `${result.error.message}; listing the cached referrers`.replace(/"/g, "'"),
     );

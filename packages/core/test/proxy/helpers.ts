@@ -22,6 +22,8 @@ export interface Fault {
   readonly corrupt?: boolean;
   /** Never answer. */
   readonly hang?: boolean;
+  /** Close the connection without answering. */
+  readonly reset?: boolean;
   /** Pause this long (ms) before every body chunk. */
   readonly chunkDelay?: number;
 }
@@ -162,6 +164,10 @@ export async function startUpstream(options: TestUpstreamOptions = {}): Promise<
       res.once('close', () => inFlight--);
       const fault = upstream.fault?.(req);
       if (fault?.hang) return;
+      if (fault?.reset) {
+        req.socket.destroy();
+        return;
+      }
       if (fault?.status !== undefined) {
         res
           .writeHead(fault.status, { 'Content-Type': 'application/json', ...fault.headers })

@@ -1,6 +1,5 @@
 import { makeImage, sha256, type TestImage } from '@wharf/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
-import { collectGarbage } from '../../src/gc/collect.js';
 import { type Proxied, proxied } from './harness.js';
 import { startUpstream, type TestUpstream } from './helpers.js';
 
@@ -26,7 +25,7 @@ async function pull(proxy: Proxied, repo: string, tag: string, image: TestImage)
 async function stored(proxy: Proxied, image: TestImage): Promise<boolean[]> {
   return Promise.all(
     [image.manifest, image.config, ...image.layers].map(
-      async (c) => (await proxy.ctx.storage.blobs.stat(c.digest)) !== null,
+      async (c) => (await proxy.storage.blobs.stat(c.digest)) !== null,
     ),
   );
 }
@@ -47,7 +46,7 @@ describe('the lifecycle of cached content', () => {
     await sleep(400);
     await pull(proxy, 'hub/library/recent', 'v1', recent);
 
-    const report = await collectGarbage(proxy.ctx, { gracePeriod: 0 });
+    const report = await proxy.registry.gc({ gracePeriod: 0 });
     expect(report.cache).toEqual([
       expect.objectContaining({
         upstream: 'upstream.test',
@@ -59,7 +58,7 @@ describe('the lifecycle of cached content', () => {
     ]);
     expect(await stored(proxy, old)).toEqual([false, false, false, false]);
     expect(await stored(proxy, recent)).toEqual([true, true, true]);
-    expect(await proxy.ctx.storage.metadata.getTag('hub/library/old', 'v1')).toBeNull();
+    expect(await proxy.storage.metadata.getTag('hub/library/old', 'v1')).toBeNull();
 
     await pull(proxy, 'hub/library/old', 'v1', old);
     expect(await stored(proxy, old)).toEqual([true, true, true, true]);
@@ -83,10 +82,10 @@ describe('the lifecycle of cached content', () => {
       await pull(proxy, `hub/library/app${i}`, 'v1', image);
       await sleep(20);
     }
-    const report = await collectGarbage(proxy.ctx, { gracePeriod: 0, dryRun: true });
+    const report = await proxy.registry.gc({ gracePeriod: 0, dryRun: true });
     expect(report.cache.map((e) => [e.repository, e.reason])).toEqual([['hub/library/app0', 'budget']]);
     expect(await stored(proxy, images[0]!)).toEqual([true, true, true]);
-    await collectGarbage(proxy.ctx, { gracePeriod: 0 });
+    await proxy.registry.gc({ gracePeriod: 0 });
     expect(await stored(proxy, images[0]!)).toEqual([false, false, false]);
     expect(await stored(proxy, images[1]!)).toEqual([true, true, true]);
     expect(await stored(proxy, images[2]!)).toEqual([true, true, true]);
@@ -107,14 +106,12 @@ describe('the lifecycle of cached content', () => {
     const layer = image.layers[0]!;
     const res = await proxy.fetch(`/v2/hub/library/app/blobs/${layer.digest}`);
     await sleep(20);
-    const during = await collectGarbage(proxy.ctx, { gracePeriod: 0 });
+    const during = await proxy.registry.gc({ gracePeriod: 0 });
     expect(during.cache).toEqual([]);
     expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(layer.digest);
-    await expect
-      .poll(() => proxy.ctx.storage.metadata.hasBlobLink('hub/library/app', layer.digest))
-      .toBe(true);
+    await expect.poll(() => proxy.storage.metadata.hasBlobLink('hub/library/app', layer.digest)).toBe(true);
     await sleep(10);
-    const after = await collectGarbage(proxy.ctx, { gracePeriod: 0 });
+    const after = await proxy.registry.gc({ gracePeriod: 0 });
     expect(after.cache.map((e) => e.digest)).toEqual([image.manifest.digest]);
   });
 });

@@ -35,7 +35,7 @@ describe('pulling manifests through an upstream', () => {
     expect(Buffer.from(await first.arrayBuffer()).equals(image.manifest.bytes)).toBe(true);
 
     // Cached in the repository named by the prefix, exactly as the upstream sent it.
-    const { metadata } = proxy.ctx.storage;
+    const { metadata } = proxy.storage;
     expect(await metadata.getTag('hub/library/app', 'v1')).toBe(image.manifest.digest);
     expect(await metadata.getManifest('hub/library/app', image.manifest.digest)).not.toBeNull();
 
@@ -69,7 +69,7 @@ describe('pulling manifests through an upstream', () => {
     const moved = await proxy.fetch('/v2/hub/library/app/manifests/latest');
     expect(moved.headers.get('docker-content-digest')).toBe(two.manifest.digest);
     expect(Buffer.from(await moved.arrayBuffer()).equals(two.manifest.bytes)).toBe(true);
-    expect(await proxy.ctx.storage.metadata.getTag('hub/library/app', 'latest')).toBe(two.manifest.digest);
+    expect(await proxy.storage.metadata.getTag('hub/library/app', 'latest')).toBe(two.manifest.digest);
     // Checks keep their connection alive rather than opening one each.
     for (let i = 0; i < 5; i++)
       expect((await proxy.fetch('/v2/hub/library/app/manifests/latest')).status).toBe(200);
@@ -113,7 +113,7 @@ describe('pulling manifests through an upstream', () => {
       202,
     );
     expect((await proxy.fetch('/v2/hub/library/app/manifests/v1')).status).toBe(404);
-    expect(await proxy.ctx.storage.metadata.getTag('hub/library/app', 'v1')).toBeNull();
+    expect(await proxy.storage.metadata.getTag('hub/library/app', 'v1')).toBeNull();
   });
 
   it('refuses a manifest whose bytes do not match the digest, storing nothing', async () => {
@@ -124,8 +124,8 @@ describe('pulling manifests through an upstream', () => {
     const proxy = setup();
     const res = await proxy.fetch(`/v2/hub/library/app/manifests/${image.manifest.digest}`);
     expect(res.status).toBe(502);
-    expect(await proxy.ctx.storage.blobs.stat(image.manifest.digest)).toBeNull();
-    expect(await proxy.ctx.storage.metadata.getManifest('hub/library/app', image.manifest.digest)).toBeNull();
+    expect(await proxy.storage.blobs.stat(image.manifest.digest)).toBeNull();
+    expect(await proxy.storage.metadata.getManifest('hub/library/app', image.manifest.digest)).toBeNull();
   });
 });
 
@@ -141,10 +141,8 @@ describe('pulling blobs through an upstream', () => {
     expect(res.headers.get('docker-content-digest')).toBe(blob.digest);
     expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(blob.digest);
 
-    await expect
-      .poll(() => proxy.ctx.storage.metadata.hasBlobLink('hub/library/app', blob.digest))
-      .toBe(true);
-    expect((await proxy.ctx.storage.blobs.stat(blob.digest))?.size).toBe(blob.bytes.byteLength);
+    await expect.poll(() => proxy.storage.metadata.hasBlobLink('hub/library/app', blob.digest)).toBe(true);
+    expect((await proxy.storage.blobs.stat(blob.digest))?.size).toBe(blob.bytes.byteLength);
     const again = await proxy.fetch(`/v2/hub/library/app/blobs/${blob.digest}`);
     expect(sha256(Buffer.from(await again.arrayBuffer()))).toBe(blob.digest);
     expect(upstreamGets('blobs')).toBe(1);
@@ -178,7 +176,7 @@ describe('pulling blobs through an upstream', () => {
     expect(res.headers.get('content-range')).toBe(`bytes 1000000-1000099/${blob.bytes.byteLength}`);
     expect(Buffer.from(await res.arrayBuffer()).equals(blob.bytes.subarray(1000000, 1000100))).toBe(true);
     await expect
-      .poll(() => proxy.ctx.storage.blobs.stat(blob.digest).then((i) => i?.size))
+      .poll(() => proxy.storage.blobs.stat(blob.digest).then((i) => i?.size))
       .toBe(blob.bytes.byteLength);
   });
 
@@ -197,9 +195,7 @@ describe('pulling blobs through an upstream', () => {
     quitter.abort();
     const res = await second;
     expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(blob.digest);
-    await expect
-      .poll(() => proxy.ctx.storage.metadata.hasBlobLink('hub/library/app', blob.digest))
-      .toBe(true);
+    await expect.poll(() => proxy.storage.metadata.hasBlobLink('hub/library/app', blob.digest)).toBe(true);
     expect(upstreamGets('blobs')).toBe(1);
   });
 
@@ -218,8 +214,8 @@ describe('pulling blobs through an upstream', () => {
       await expect(res.arrayBuffer()).rejects.toThrow();
       // The failed download is over: nothing is left in storage.
       await new Promise((resolve) => setTimeout(resolve, 100));
-      expect(await proxy.ctx.storage.blobs.stat(blob.digest)).toBeNull();
-      expect(await proxy.ctx.storage.metadata.hasBlobLink('hub/library/app', blob.digest)).toBe(false);
+      expect(await proxy.storage.blobs.stat(blob.digest)).toBeNull();
+      expect(await proxy.storage.metadata.hasBlobLink('hub/library/app', blob.digest)).toBe(false);
       // A later pull, once the upstream behaves, gets the blob.
       upstream.fault = undefined;
       const retry = await proxy.fetch(`/v2/hub/library/app/blobs/${blob.digest}`);
@@ -243,6 +239,6 @@ describe('pulling blobs through an upstream', () => {
     const again = await proxy.fetch(`/v2/hub/library/app/blobs/${blob.digest}`);
     expect(again.status).toBe(429);
     expect(upstream.seen.length).toBe(seen);
-    expect(await proxy.ctx.storage.blobs.stat(blob.digest)).toBeNull();
+    expect(await proxy.storage.blobs.stat(blob.digest)).toBeNull();
   });
 });

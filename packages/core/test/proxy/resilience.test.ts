@@ -42,6 +42,27 @@ describe('a slow, failing or busy upstream', () => {
     expect(cold.status).toBe(504);
   });
 
+  it('sends a request again on a new connection when a kept-alive one was closed under it', async () => {
+    upstream = await startUpstream();
+    const image = makeImage();
+    await upstream.client.pushImage('library/app', 'v1', image);
+    // Every request on a connection that already served one finds it closed.
+    const served = new WeakSet<object>();
+    upstream.fault = (req) => {
+      if (served.has(req.socket)) return { reset: true };
+      served.add(req.socket);
+      return undefined;
+    };
+    // One connection at a time: the manifest's GET goes on the connection its tag's HEAD used.
+    const proxy = proxied({
+      upstreams: [{ namespace: 'upstream.test', url: upstream.url, prefix: 'hub/', maxConcurrency: 1 }],
+    });
+    const res = await proxy.fetch('/v2/hub/library/app/manifests/v1');
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect(res.headers.get('docker-content-digest')).toBe(image.manifest.digest);
+    expect(upstream.connections()).toBe(2);
+  });
+
   it('keeps at most maxConcurrency requests in flight to the upstream', async () => {
     upstream = await startUpstream();
     const blobs = [1, 2, 3, 4].map(() => randomContent(256 * 1024));

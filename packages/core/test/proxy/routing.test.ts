@@ -27,7 +27,7 @@ describe('routing pulls to upstreams', () => {
     expect(res.headers.get('oci-namespace')).toBe('docker.io');
     expect(res.headers.get('docker-content-digest')).toBe(image.manifest.digest);
     // The default prefix is the namespace: the same content is reachable as docker.io/library/alpine.
-    expect(await proxy.ctx.storage.metadata.getTag('docker.io/library/alpine', 'latest')).toBe(
+    expect(await proxy.storage.metadata.getTag('docker.io/library/alpine', 'latest')).toBe(
       image.manifest.digest,
     );
     const seen = upstream.seen.length;
@@ -131,7 +131,7 @@ describe('routing pulls to upstreams', () => {
       });
       const res = await proxy.fetch('/v2/alpine/manifests/v1');
       expect(res.headers.get('docker-content-digest')).toBe(image.manifest.digest);
-      expect(await proxy.ctx.storage.metadata.getTag('library/alpine', 'v1')).toBe(image.manifest.digest);
+      expect(await proxy.storage.metadata.getTag('library/alpine', 'v1')).toBe(image.manifest.digest);
       expect((await proxy.fetch('/v2/two/app/manifests/v1')).status).toBe(200);
       expect(upstream.seen.some((s) => s.path.includes('two'))).toBe(false);
     } finally {
