@@ -82,6 +82,7 @@ export function createHandler(
       headers: headerLookup(req),
       body: hasBody(req) ? req : null,
       signal: controller.signal,
+      remoteAddress: req.socket.remoteAddress,
       context: contextOf(req),
     };
     registry

@@ -1,4 +1,5 @@
 export { type FetchLike, OciClient, type PushMode, withAuthorization } from './client.js';
+export { type ConsumedEvent, parseDistributionEnvelope } from './distribution-events.js';
 export {
   type Content,
   jsonContent,
@@ -20,5 +21,6 @@ export {
   tarGzLayer,
   writeOciLayout,
 } from './oci-layout.js';
+export { type ReceivedRequest, type Receiver, startReceiver } from './receiver.js';
 export { REPO_ROOT, type ServerProcess, type StartServerOptions, startServer } from './server.js';
 export { hasTool, run, type ScratchDir, type ScratchEnv, s3Env, scratch } from './tools.js';

@@ -21,10 +21,11 @@ function blobHeaders(digest: string): Record<string, string> {
 /** Serves a blob the cached repository has, from storage. */
 async function serveStored(
   proxy: ProxyServices,
+  ctx: RegistryContext,
   call: RouteCallOf<'blob'>,
   digest: string,
 ): Promise<RegistryResponse> {
-  const response = await getBlob(proxy.ctx, call);
+  const response = await getBlob(ctx, call);
   response.body = proxy.trackStream(response.body, [digest]);
   return response;
 }
@@ -67,10 +68,10 @@ async function headUpstream(target: ProxyTarget, digest: string): Promise<number
  */
 export async function pullBlob(
   proxy: ProxyServices,
+  ctx: RegistryContext,
   call: RouteCallOf<'blob'>,
   target: ProxyTarget,
 ): Promise<RegistryResponse> {
-  const { ctx } = proxy;
   const { digest } = call.params.digest;
   const [linked, stored] = await Promise.all([
     ctx.storage.metadata.hasBlobLink(target.local, digest),
@@ -79,14 +80,14 @@ export async function pullBlob(
   if (linked && stored) {
     proxy.cacheEvent(target, 'blob', 'hit');
     await proxy.used(target, { digest });
-    return serveStored(proxy, call, digest);
+    return serveStored(proxy, ctx, call, digest);
   }
   try {
     if (stored) {
       await headUpstream(target, digest);
       await ctx.storage.metadata.linkBlob(target.local, digest);
       proxy.cacheEvent(target, 'blob', 'hit');
-      return serveStored(proxy, call, digest);
+      return serveStored(proxy, ctx, call, digest);
     }
     if (call.head) {
       const size = await headUpstream(target, digest);

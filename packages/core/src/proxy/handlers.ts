@@ -36,6 +36,7 @@ function localCall<C extends RouteCall>(call: C, target: ProxyTarget): C {
 
 async function pullManifest(
   proxy: ProxyServices,
+  ctx: RegistryContext,
   call: RouteCallOf<'manifest'>,
   target: ProxyTarget,
 ): Promise<RegistryResponse> {
@@ -55,21 +56,29 @@ async function pullManifest(
           : reference,
     },
   };
-  return decorate(await getManifest(proxy.ctx, served), target, resolved.warning);
+  return decorate(await getManifest(ctx, served), target, resolved.warning);
 }
 
-/** The handler of a pull of a proxied repository. */
-function pullHandler(proxy: ProxyServices, call: RouteCall, target: ProxyTarget): ProxiedRoute | undefined {
+/**
+ * The handler of a pull of a proxied repository. `ctx` is the request's (its events join the
+ * request's); downloads outlive requests and use the proxy's own.
+ */
+function pullHandler(
+  proxy: ProxyServices,
+  ctx: RegistryContext,
+  call: RouteCall,
+  target: ProxyTarget,
+): ProxiedRoute | undefined {
   switch (call.route) {
     case 'manifest': {
       const local = localCall(call, target);
-      return { call: local, prepare: () => () => pullManifest(proxy, local, target) };
+      return { call: local, prepare: () => () => pullManifest(proxy, ctx, local, target) };
     }
     case 'blob': {
       const local = localCall(call, target);
       return {
         call: local,
-        prepare: () => async () => decorate(await pullBlob(proxy, local, target), target),
+        prepare: () => async () => decorate(await pullBlob(proxy, ctx, local, target), target),
       };
     }
     case 'tags': {
@@ -77,7 +86,7 @@ function pullHandler(proxy: ProxyServices, call: RouteCall, target: ProxyTarget)
       return {
         call: local,
         prepare: () => {
-          const page = parsePage(local.query, proxy.ctx.limits.pageSize);
+          const page = parsePage(local.query, ctx.limits.pageSize);
           return async () => decorate(await pullTags(proxy, target, page), target);
         },
       };
@@ -87,8 +96,8 @@ function pullHandler(proxy: ProxyServices, call: RouteCall, target: ProxyTarget)
       return {
         call: local,
         prepare: () => {
-          const query = referrersQuery(local.query, proxy.ctx);
-          return async () => decorate(await pullReferrers(proxy, local, target, query), target);
+          const query = referrersQuery(local.query, ctx);
+          return async () => decorate(await pullReferrers(proxy, ctx, local, target, query), target);
         },
       };
     }
@@ -130,7 +139,7 @@ export function proxyRoute(
   if (!proxy || repository === undefined) return undefined;
   if (isPull(call)) {
     const target = routePull(proxy, repository, call.query.get('ns'));
-    return target && pullHandler(proxy, call, target);
+    return target && pullHandler(proxy, ctx, call, target);
   }
   if (!checkWrite(proxy, repository)) return undefined;
   const { metadata } = ctx.storage;

@@ -1,3 +1,4 @@
+import type { RegistryContext } from '../context.js';
 import { listReferrers, type ReferrersQuery } from '../handlers/referrers.js';
 import type { PageRequest } from '../http/pagination.js';
 import { jsonResponse } from '../http/response.js';
@@ -233,6 +234,7 @@ async function upstreamReferrers(
  */
 export async function pullReferrers(
   proxy: ProxyServices,
+  ctx: RegistryContext,
   call: RouteCallOf<'referrers'>,
   target: ProxyTarget,
   parsed: ReferrersQuery,
@@ -252,7 +254,7 @@ export async function pullReferrers(
   );
   if (!('listing' in result) && !result.stale) {
     proxy.cacheEvent(target, 'referrers', 'stale');
-    const response = await listReferrers(proxy.ctx, call, parsed);
+    const response = await listReferrers(ctx, call, parsed);
     response.headers.Warning = warningHeader(
       `${result.error.message}; listing the cached referrers`.replace(/"/g, "'"),
     );

@@ -1,17 +1,24 @@
 import type { RegistryStorage } from '../types.js';
 import { MemoryBlobStore } from './blob-store.js';
+import { MemoryEventStore } from './event-store.js';
 import { MemoryMetadataStore } from './metadata-store.js';
 import { MemoryUploadStore } from './upload-store.js';
 
 export { MemoryBlobStore } from './blob-store.js';
+export { MemoryEventStore } from './event-store.js';
 export { MemoryMetadataStore } from './metadata-store.js';
 export { MemoryUploadStore } from './upload-store.js';
 
 /**
- * All three stores in process memory. Two registries created over the same object share
- * everything, like replicas over one bucket.
+ * Every store in process memory, the event outbox included. Two registries created over the same
+ * object share everything, like replicas over one bucket.
  */
 export function createMemoryStorage(): RegistryStorage {
   const blobs = new MemoryBlobStore();
-  return { blobs, uploads: new MemoryUploadStore(blobs), metadata: new MemoryMetadataStore() };
+  return {
+    blobs,
+    uploads: new MemoryUploadStore(blobs),
+    metadata: new MemoryMetadataStore(),
+    events: new MemoryEventStore(),
+  };
 }
