@@ -36,6 +36,7 @@ import {
   type Target,
   WORK,
 } from './lib/targets.js';
+import { benchProxy, type ProxyCheck } from './proxy.js';
 
 const args = new Map(
   process.argv.slice(2).map((arg) => {
@@ -62,6 +63,7 @@ interface Result {
   readonly samples: number[];
 }
 const results = new Map<string, Map<string, Result>>();
+const proxyChecks: ProxyCheck[] = [];
 
 function record(scenario: string, target: string, unit: Unit, samples: Sample[]): void {
   const extraKeys = new Set(samples.flatMap((s) => Object.keys(s.extra ?? {})));
@@ -259,6 +261,9 @@ async function main(): Promise<void> {
         for (const [name, list] of byVariant)
           record(scenario, name, scenario === 'events-push' ? 'MiB/s' : 'req/s', list);
     }
+
+    // 8. Pulls through the pull-through cache, cold and warm, against its upstream (bench/proxy.ts).
+    if (wanted('proxy')) proxyChecks.push(...(await benchProxy({ size: BIG, reps, record })));
   } finally {
     for (const target of stoppers) await target.stop();
     // The S3 bucket goes too: a test cluster keeps data in memory and fills up otherwise.
@@ -268,6 +273,7 @@ async function main(): Promise<void> {
   await report([
     ...registries.map((t) => t.name),
     ...(results.has('events-push') ? ['wharf-fs+endpoint'] : []),
+    ...(results.has('proxy-cold') ? ['wharf-proxy'] : []),
   ]);
   await rm(WORK, { recursive: true, force: true });
   await send('http://127.0.0.1:1', 'GET', '/').catch(() => {}); // release keep-alive agent state
@@ -314,7 +320,7 @@ function checks(
         lowerIsBetter: true,
       });
   }
-  return out;
+  return [...out, ...proxyChecks];
 }
 
 async function report(names: string[]): Promise<void> {
