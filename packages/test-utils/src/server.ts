@@ -4,11 +4,11 @@ import { fileURLToPath } from 'node:url';
 
 /** The repository root (where `tsx` and the workspace live). */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const SERVER_MAIN = fileURLToPath(new URL('../../../examples/server/src/main.ts', import.meta.url));
+const SERVER_MAIN = fileURLToPath(new URL('../../../packages/server/src/cli.ts', import.meta.url));
 
 /** A registry server running in a child process that this test started. */
 export interface ServerProcess {
-  /** `http://127.0.0.1:<port>` */
+  /** `http://127.0.0.1:<port>` (`https://` with TLS) */
   readonly url: string;
   /** `127.0.0.1:<port>`, for clients that take a host. */
   readonly host: string;
@@ -26,7 +26,7 @@ export interface ServerProcess {
 export interface StartServerOptions {
   /** Extra environment (WHARF_STORAGE, WHARF_ROOT, S3_*, …). `PORT` defaults to 0 (any free port). */
   readonly env?: Record<string, string | undefined>;
-  /** The entry point; default `examples/server/src/main.ts`. */
+  /** The entry point; default the `wharf` command's source, `packages/server/src/cli.ts`. */
   readonly main?: string;
   /** Arguments after the entry point. */
   readonly args?: readonly string[];
@@ -37,7 +37,7 @@ export interface StartServerOptions {
 }
 
 /**
- * Starts the example server (from source) on a free loopback port and resolves once it prints
+ * Starts the wharf server (from source) on a free loopback port and resolves once it prints
  * `wharf listening on …`.
  */
 export async function startServer(options: StartServerOptions = {}): Promise<ServerProcess> {
@@ -64,7 +64,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Ser
       reject(new Error(`server did not start in time:\n${output}`));
     }, options.timeoutMs ?? 30_000);
     const check = (): void => {
-      const match = /(?:listening|registry) on (http:\/\/\S+)/.exec(output);
+      const match = /(?:listening|registry) on (https?:\/\/[^\s"]+)/.exec(output);
       if (match) {
         clearTimeout(timer);
         resolve(match[1]!);
@@ -82,7 +82,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Ser
   };
   return {
     url,
-    host: url.replace(/^http:\/\//, ''),
+    host: url.replace(/^https?:\/\//, ''),
     pid: child.pid!,
     child,
     output: () => output,
