@@ -92,7 +92,8 @@ export async function collectGarbage(ctx: RegistryContext, options: GcOptions = 
     return marks;
   };
 
-  const cache = await collectCache(ctx, { dryRun, now: startedAt.getTime(), check });
+  const cache =
+    options.cache === false ? [] : await collectCache(ctx, { dryRun, now: startedAt.getTime(), check });
   if (cache.length > 0) progress({ phase: 'cache', done: cache.length, total: cache.length });
   const first = await markAll('mark');
   const stored = new Map<string, BlobInfo>();

@@ -17,6 +17,11 @@ export interface GcOptions {
   readonly onProgress?: (progress: GcProgress) => void;
   /** Stops the collection between steps. */
   readonly signal?: AbortSignal;
+  /**
+   * Apply the pull-through caches' lifecycles first (upstreams' `cache.maxUnusedAge` and
+   * `cache.maxBytes`). Default true.
+   */
+  readonly cache?: boolean;
 }
 
 /** Where a collection is. */
