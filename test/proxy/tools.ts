@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, request, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { hashPassword } from '@wharf/auth';
 import type { UpstreamOptions } from '@wharf/core';
 import {
   type RealImage,
@@ -16,8 +16,6 @@ import {
   writeOciLayout,
 } from '@wharf/test-utils';
 import { type DistributionRegistry, startDistribution } from '../../packages/storage-fs/test/helpers.js';
-
-const FIXTURE = fileURLToPath(new URL('./fixtures/registry.ts', import.meta.url));
 
 /**
  * As root, containers/image keeps its blob-info cache in `/var/lib/containers/cache` whatever the
@@ -96,28 +94,58 @@ export async function seedImage(
 }
 
 /** Options of {@link startWharf}. */
-export interface WharfFixtureOptions {
+export interface WharfOptions {
+  /** The filesystem storage root (the configuration file is written next to it). */
   readonly root: string;
   readonly upstreams?: readonly UpstreamOptions[];
-  /** Docker token authentication for this user. */
+  /** Docker token authentication (wharf's own token endpoint) with this user. */
   readonly token?: { readonly user: string; readonly password: string };
 }
 
-/** Starts a wharf process on filesystem storage (`test/proxy/fixtures/registry.ts`). */
-export function startWharf(options: WharfFixtureOptions): Promise<ServerProcess> {
-  return startServer({
-    main: FIXTURE,
-    env: {
-      WHARF_FIXTURE_ROOT: options.root,
-      WHARF_FIXTURE_UPSTREAMS: JSON.stringify(options.upstreams ?? []),
+/** An upstream's entry in `wharf.upstreams` (the options these tests use). */
+function upstreamEntry(options: UpstreamOptions): Record<string, unknown> {
+  const { credentials } = options;
+  if (typeof credentials === 'function') throw new Error('a configuration file cannot hold a provider');
+  return {
+    namespace: options.namespace,
+    url: options.url,
+    ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
+    ...(credentials ?? {}),
+    ...(options.tagFreshness === undefined ? {} : { tagfreshness: `${options.tagFreshness}ms` }),
+  };
+}
+
+/** Starts `wharf serve` with a configuration file: filesystem storage, upstreams, token auth. */
+export async function startWharf(options: WharfOptions): Promise<ServerProcess> {
+  await mkdir(options.root, { recursive: true });
+  const config: Record<string, unknown> = {
+    storage: { filesystem: { rootdirectory: options.root } },
+    http: { addr: '127.0.0.1:0' },
+    // info: the start-up line carries the URL.
+    log: { level: 'info', accesslog: { disabled: true } },
+    wharf: {
+      upstreams: (options.upstreams ?? []).map(upstreamEntry),
       ...(options.token
-        ? {
-            WHARF_FIXTURE_TOKEN_USER: options.token.user,
-            WHARF_FIXTURE_TOKEN_PASSWORD: options.token.password,
-          }
+        ? { auth: { token: { htpasswd: await htpasswdFile(options.root, options.token) } } }
         : {}),
     },
-  });
+  };
+  const file = `${options.root}.yml`;
+  // JSON is YAML.
+  await writeFile(file, JSON.stringify(config));
+  const cleared = Object.fromEntries(
+    Object.keys(process.env)
+      .filter((name) => /^(REGISTRY_|WHARF_)/.test(name) || name === 'HOST' || name === 'PORT')
+      .map((name) => [name, undefined]),
+  );
+  return startServer({ args: ['serve', file], env: cleared });
+}
+
+/** An htpasswd file (bcrypt) with one user, next to `root`. */
+async function htpasswdFile(root: string, user: { user: string; password: string }): Promise<string> {
+  const file = `${root}.htpasswd`;
+  await writeFile(file, `${user.user}:${await hashPassword(user.password, 4)}\n`);
+  return file;
 }
 
 /** GETs a URL and hashes the body as it arrives; the status, size, digest and headers. */
