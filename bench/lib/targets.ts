@@ -120,7 +120,7 @@ export async function startWharf(
   const dist = join(ROOT, 'packages/server/dist/cli.js');
   const args = existsSync(dist)
     ? [dist]
-    : ['--conditions=source', '--import', 'tsx', join(ROOT, 'packages/server/src/cli.ts')];
+    : ['--conditions=@wharf/source', '--import', 'tsx', join(ROOT, 'packages/server/src/cli.ts')];
   return launch(
     name,
     process.execPath,

@@ -17,7 +17,7 @@ export default defineConfig({
   splitting: true,
   noExternal: process.env.WHARF_BUNDLE_ALL === '1' ? [/./] : [/^@wharf\//],
   esbuildOptions(options) {
-    options.conditions = ['source'];
+    options.conditions = ['@wharf/source'];
     if (process.env.WHARF_BUNDLE_ALL === '1') {
       // Bundled CommonJS dependencies call require(): give the ESM bundle one.
       options.banner = {

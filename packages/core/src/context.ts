@@ -23,6 +23,7 @@ import { createMemoryStorage } from './stores/memory/index.js';
 import type { RegistryStorage } from './stores/types.js';
 import { LiveHashers } from './uploads/hashing.js';
 import { ByteCache } from './util/byte-cache.js';
+import { validateRegistryOptions } from './validate/registry-options.js';
 
 /** What is known about a request as it is handled, for logs, metrics and events. */
 export interface RequestScope {
@@ -86,6 +87,7 @@ export interface RegistryContext {
 
 /** Resolves `createRegistry` options into a {@link RegistryContext}. */
 export function createContext(options: RegistryOptions): RegistryContext {
+  validateRegistryOptions(options);
   const upstreams = resolveUpstreams(options.upstreams);
   const logger: Logger = resolveLogger(options.logger);
   const observer = options.observer ?? {};

@@ -152,3 +152,11 @@ export type {
 } from './stores/types.js';
 export { collectBytes } from './util/bytes.js';
 export { repositoryGlob } from './util/glob.js';
+export {
+  type OptionCheck,
+  type OptionChecks,
+  type OptionProblem,
+  optionCheck,
+  validateOption,
+  validateOptions,
+} from './validate/checks.js';

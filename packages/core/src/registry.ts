@@ -112,7 +112,10 @@ async function handleRequest(ctx: RegistryContext, incoming: RegistryRequest): P
       status: error.status,
       code: error.code,
     };
-    if (error.status >= 500) {
+    if (error.status >= 500 && request.signal?.aborted) {
+      // The client went away mid-request: nobody gets this answer, and nothing is wrong here.
+      logger.debug({ ...fields, err: error.cause ?? error }, 'request abandoned by the client');
+    } else if (error.status >= 500) {
       logger.error({ ...fields, err: error.cause ?? error }, message);
     } else {
       logger.debug(fields, 'request rejected');

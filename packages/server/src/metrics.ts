@@ -123,6 +123,13 @@ export function createMetrics(options: MetricsOptions) {
     registers: [registry],
   });
 
+  const clientErrors = new Counter({
+    name: 'wharf_http_client_errors_total',
+    help: 'Requests refused before routing because they were malformed HTTP, by Node parser code and status.',
+    labelNames: ['code', 'status'],
+    registers: [registry],
+  });
+
   const started = new Map<string, string>();
   const byRepository = (event: RequestFinishedEvent) =>
     options.repositoryLabels ? { repository: event.repository ?? '' } : {};
@@ -169,6 +176,10 @@ export function createMetrics(options: MetricsOptions) {
     /** A sign-in with wrong credentials, or a token that does not verify. */
     authFailure(reason: 'credentials' | 'token' | 'rate_limited' | 'denied'): void {
       authFailures.inc({ reason });
+    },
+    /** A request Node's HTTP parser refused (see `handleClientErrors`). */
+    clientError({ code, status }: { code: string; status: number }): void {
+      clientErrors.inc({ code, status: String(status) });
     },
     gcFinished(kind: 'gc' | 'uploadpurge', report: GcReport | undefined): void {
       gcRuns.inc({ kind, result: report ? 'ok' : 'failed' });

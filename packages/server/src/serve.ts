@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import { createRegistry, type Registry, type RegistryObserver } from '@wharf/core';
-import { createHandler } from '@wharf/http-node';
+import { type ClientErrorSource, createHandler, handleClientErrors } from '@wharf/http-node';
 import { accessFieldsOf, logAccess } from './access-log.js';
 import { createAuth } from './auth.js';
 import { secretPaths } from './config/introspect.js';
@@ -119,6 +119,14 @@ export async function serve(
       : undefined,
   });
   const main = await step('TLS', () => createMainServer(settings.http, listener));
+  // Malformed HTTP/1.1 gets the spec's JSON error body instead of Node's empty 400/431/417 (an
+  // HTTP/2 server answers its own protocol errors).
+  if (!(settings.http.tls && settings.http.http2)) {
+    handleClientErrors(main.server as ClientErrorSource, {
+      logger,
+      ...(metrics ? { onClientError: (info) => metrics.clientError(info) } : {}),
+    });
+  }
   const debug = settings.http.debug
     ? createDebugServer(
         readiness,

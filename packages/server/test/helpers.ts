@@ -28,7 +28,7 @@ export function wharf(
   env: Record<string, string | undefined> = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', CLI, ...args], {
+    const child = spawn(process.execPath, ['--conditions=@wharf/source', '--import', 'tsx', CLI, ...args], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...CLEARED, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

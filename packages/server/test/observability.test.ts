@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { rename } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { CreateBucketCommand, DeleteBucketCommand } from '@aws-sdk/client-s3';
 import { hashPassword } from '@wharf/auth';
@@ -150,6 +151,27 @@ health:
     expect(await metric(debug, 'wharf_auth_failures_total', { reason: 'credentials' })).toBe(failures + 1);
     // Labels are bounded: no repository names unless enabled.
     expect(await (await fetch(`${debug}/metrics`)).text()).not.toContain('alice/metrics');
+  });
+
+  it('answers malformed HTTP with the spec’s JSON error body, and counts it', async () => {
+    const before = await metric(debug, 'wharf_http_client_errors_total', { status: '400' });
+    const { hostname, port } = new URL(server.url);
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), hostname, () => {
+        socket.write('GET /v2/ HTTP/1.1\r\nHost: registry\r\nthis is not a header\r\n\r\n');
+      });
+      const chunks: Buffer[] = [];
+      socket.on('data', (chunk) => chunks.push(chunk));
+      socket.on('end', () => resolve(Buffer.concat(chunks).toString('latin1')));
+      socket.on('error', reject);
+    });
+    const [head, body] = raw.split('\r\n\r\n') as [string, string];
+    expect(head).toMatch(/^HTTP\/1\.1 400 /);
+    expect(head).toContain('Content-Type: application/json');
+    expect(JSON.parse(body)).toMatchObject({
+      errors: [{ code: 'UNSUPPORTED', message: 'malformed HTTP request' }],
+    });
+    expect(await metric(debug, 'wharf_http_client_errors_total', { status: '400' })).toBe(before + 1);
   });
 
   it('answers /healthz and /readyz on both addresses; /readyz turns 503 while storage is gone', async () => {

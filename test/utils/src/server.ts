@@ -43,7 +43,7 @@ export interface StartServerOptions {
 export async function startServer(options: StartServerOptions = {}): Promise<ServerProcess> {
   const child = spawn(
     process.execPath,
-    ['--conditions=source', '--import', 'tsx', options.main ?? SERVER_MAIN, ...(options.args ?? [])],
+    ['--conditions=@wharf/source', '--import', 'tsx', options.main ?? SERVER_MAIN, ...(options.args ?? [])],
     {
       cwd: options.cwd ?? REPO_ROOT,
       env: { ...process.env, HOST: '127.0.0.1', PORT: '0', ...options.env },
