@@ -78,7 +78,7 @@ describe.skipIf(!(hasTool('docker-registry') && hasTool('skopeo')))(
       expect(inspect.Digest).toBe(image.manifest.digest);
     });
 
-    it.skipIf(!hasTool('containerd'))(
+    it.skipIf(!(hasTool('containerd') && hasTool('ctr')))(
       'containerd pulls docker.io/library/app from a hosts.toml mirror',
       async () => {
         const dir = join(work.dir, 'containerd');
