@@ -12,7 +12,7 @@ import { download } from './lib/http.js';
 import { cpuSeconds, quiesce } from './lib/proc.js';
 import { pushMonolithic, type Sample, variant } from './lib/scenarios.js';
 import { MiB } from './lib/stats.js';
-import { hasDistribution, startDistribution, startWharf, WORK } from './lib/targets.js';
+import { hasDistribution, startDistributionFs, startWharf, WORK } from './lib/targets.js';
 
 /** Where the results go: `record(scenario, target, unit, samples)` of `run.ts`. */
 export type Recorder = (scenario: string, target: string, unit: 'MiB/s', samples: Sample[]) => void;
@@ -48,7 +48,7 @@ export async function benchProxy(options: {
   }
   const work = join(WORK, 'proxy');
   await mkdir(work, { recursive: true });
-  const upstream = await startDistribution(join(work, 'upstream'));
+  const upstream = await startDistributionFs(join(work, 'upstream'));
   const root = join(work, 'wharf');
   const proxy = await startWharf('wharf-proxy', {
     WHARF_STORAGE: 'fs',
@@ -81,7 +81,7 @@ export async function benchProxy(options: {
     await upstream.stop();
     await rm(work, { recursive: true, force: true });
   }
-  options.record('proxy-direct', 'distribution', 'MiB/s', samples.direct);
+  options.record('proxy-direct', 'distribution-fs', 'MiB/s', samples.direct);
   options.record('proxy-cold', 'wharf-proxy', 'MiB/s', samples.cold);
   options.record('proxy-warm', 'wharf-proxy', 'MiB/s', samples.warm);
   const median = (list: Sample[]) =>

@@ -140,6 +140,8 @@ export type {
   EventPutOptions,
   EventStore,
   HashState,
+  Leftover,
+  LeftoverOptions,
   ListPage,
   ManifestRecord,
   MetadataStore,
@@ -152,6 +154,7 @@ export type {
 } from './stores/types.js';
 export { collectBytes } from './util/bytes.js';
 export { repositoryGlob } from './util/glob.js';
+export { nodeStreamBody } from './util/node-stream.js';
 export {
   type OptionCheck,
   type OptionChecks,
