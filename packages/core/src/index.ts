@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 
+export { type Clock, systemClock } from './clock.js';
 export {
   type ErrorCode,
   isRegistryError,
@@ -77,6 +78,7 @@ export {
   createMemoryStorage,
   MemoryBlobStore,
   MemoryMetadataStore,
+  type MemoryStoreOptions,
   MemoryUploadStore,
 } from './stores/memory/index.js';
 export { compareBytewise, pageOf } from './stores/memory/metadata-store.js';

@@ -1,3 +1,4 @@
+import type { Clock } from './clock.js';
 import type { RouteMiddleware } from './http/route.js';
 import type { RegistryRequest } from './http/types.js';
 import type { Logger } from './logging.js';
@@ -161,6 +162,12 @@ export interface RegistryOptions {
   onEvent?: (event: RegistryEvent) => void | Promise<void>;
   /** Lifetime of redirect URLs from `BlobStore.url`, in seconds. Default 900. */
   redirectExpiresIn?: number;
+  /**
+   * Where the registry reads the time: garbage collection's grace period and upload ages, and the
+   * timestamps of the default in-memory stores. Default: the system clock. A test passes a clock it
+   * moves by hand to age content without waiting.
+   */
+  clock?: Clock;
 }
 
 /** Default limits. */

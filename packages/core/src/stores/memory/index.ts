@@ -1,3 +1,4 @@
+import type { Clock } from '../../clock.js';
 import type { RegistryStorage } from '../types.js';
 import { MemoryBlobStore } from './blob-store.js';
 import { MemoryMetadataStore } from './metadata-store.js';
@@ -7,11 +8,21 @@ export { MemoryBlobStore } from './blob-store.js';
 export { MemoryMetadataStore } from './metadata-store.js';
 export { MemoryUploadStore } from './upload-store.js';
 
+/** Options of the in-memory stores. */
+export interface MemoryStoreOptions {
+  /** Where modification and creation times come from. Default: the system clock. */
+  readonly clock?: Clock;
+}
+
 /**
  * All three stores in process memory. Two registries created over the same object share
  * everything, like replicas over one bucket.
  */
-export function createMemoryStorage(): RegistryStorage {
-  const blobs = new MemoryBlobStore();
-  return { blobs, uploads: new MemoryUploadStore(blobs), metadata: new MemoryMetadataStore() };
+export function createMemoryStorage(options: MemoryStoreOptions = {}): RegistryStorage {
+  const blobs = new MemoryBlobStore(options);
+  return {
+    blobs,
+    uploads: new MemoryUploadStore(blobs, options),
+    metadata: new MemoryMetadataStore(options),
+  };
 }
