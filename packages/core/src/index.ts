@@ -25,6 +25,7 @@ export type {
   RouteParams,
 } from './http/route.js';
 export type { HeaderLookup, RegistryRequest, RegistryResponse } from './http/types.js';
+export { fromWebRequest, toWebResponse } from './http/web.js';
 export {
   type ConsoleLike,
   type ConsoleLoggerOptions,

@@ -7,15 +7,22 @@ import type { RegistryRequest, RegistryResponse } from './types.js';
 
 const route = createRouter(ROUTES);
 
-/** Runs `last` inside the middleware, the first one outermost. */
+/**
+ * Runs `last` inside the middleware, the first one outermost. A middleware may pass on another
+ * request; the route and its validated parameters cannot change.
+ */
 function run(
   middleware: readonly RouteMiddleware[],
   call: RouteCall,
-  last: () => Promise<RegistryResponse>,
+  last: (call: RouteCall) => Promise<RegistryResponse>,
 ): Promise<RegistryResponse> {
-  const step = (i: number): Promise<RegistryResponse> =>
-    i === middleware.length ? last() : middleware[i]!(call, () => step(i + 1));
-  return step(0);
+  const step = (i: number, current: RouteCall): Promise<RegistryResponse> =>
+    i === middleware.length
+      ? last(current)
+      : middleware[i]!(current, (next) =>
+          step(i + 1, next ? ({ ...next, route: call.route, params: call.params } as RouteCall) : current),
+        );
+  return step(0, call);
 }
 
 /**
@@ -49,9 +56,9 @@ export async function dispatch(ctx: RegistryContext, request: RegistryRequest): 
     request,
     query,
   } as RouteCall;
-  return run(ctx.middleware, call, async () => {
-    const handle = matched.route.prepare(ctx, call);
-    const user = await ctx.authorize(request, action, params.repository);
+  return run(ctx.middleware, call, async (current) => {
+    const handle = matched.route.prepare(ctx, current);
+    const user = await ctx.authorize(current.request, action, params.repository);
     if (scope) scope.user = user;
     return handle();
   });
