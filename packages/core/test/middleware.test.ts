@@ -55,6 +55,6 @@ describe('route middleware passing on a changed request', () => {
     const res = await registry.fetch('/v2/team/app/tags/list');
     expect(res.status).toBe(404);
     expect(users).toEqual(['Bearer from-middleware']);
-    expect((await res.json()).errors[0].code).toBe('NAME_UNKNOWN');
+    expect(((await res.json()) as { errors: Array<{ code: string }> }).errors[0]!.code).toBe('NAME_UNKNOWN');
   });
 });
