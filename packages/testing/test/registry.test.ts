@@ -56,7 +56,7 @@ describe('createTestRegistry', () => {
 
   it('reset() starts over: the seeded images again, pushes gone, nothing recorded', async () => {
     registry = await createTestRegistry({ images: { 'acme/app:v1': {} } });
-    const pushed = await registry.fetch('/v2/acme/other/blobs/uploads/?digest=' + sha256(Buffer.from('x')), {
+    const pushed = await registry.fetch(`/v2/acme/other/blobs/uploads/?digest=${sha256(Buffer.from('x'))}`, {
       method: 'POST',
       body: 'x',
     });

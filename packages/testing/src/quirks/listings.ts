@@ -97,7 +97,7 @@ async function gcrExtras(env: KitEnvironment, repository: string, body: Record<s
     const digest = await env.storage.metadata.getTag(repository, tag);
     if (!digest) continue;
     const record = await env.storage.metadata.getManifest(repository, digest);
-    const entry = (manifest[digest] ??= {
+    const entry = (manifest[digest] ?? {
       imageSizeBytes: '0',
       layerId: '',
       mediaType: record?.mediaType ?? '',
@@ -105,6 +105,7 @@ async function gcrExtras(env: KitEnvironment, repository: string, body: Record<s
       timeCreatedMs: '0',
       timeUploadedMs: String(record?.createdAt?.getTime() ?? 0),
     }) as { tag: string[] };
+    manifest[digest] = entry;
     entry.tag.push(tag);
   }
   return { ...body, child: [], manifest };
