@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { benchEvents } from './events.js';
 import { send } from './lib/http.js';
 import { removeBucket, s3Discarder } from './lib/s3.js';
 import {
@@ -251,13 +252,23 @@ async function main(): Promise<void> {
       }
       for (const [name, list] of samples) record('rss', name, 'MiB', list);
     }
+
+    // 7. Push throughput with one event endpoint against the same without (bench/events.ts).
+    if (wanted('events')) {
+      for (const [scenario, byVariant] of await benchEvents(WORK, { quick, reps }))
+        for (const [name, list] of byVariant)
+          record(scenario, name, scenario === 'events-push' ? 'MiB/s' : 'req/s', list);
+    }
   } finally {
     for (const target of stoppers) await target.stop();
     // The S3 bucket goes too: a test cluster keeps data in memory and fills up otherwise.
     if (bucket) await removeBucket(bucket);
     s3?.close();
   }
-  await report(registries.map((t) => t.name));
+  await report([
+    ...registries.map((t) => t.name),
+    ...(results.has('events-push') ? ['wharf-fs+endpoint'] : []),
+  ]);
   await rm(WORK, { recursive: true, force: true });
   await send('http://127.0.0.1:1', 'GET', '/').catch(() => {}); // release keep-alive agent state
 }
@@ -282,6 +293,18 @@ function checks(
     add('HEAD blob / distribution', get('head', wharf), get('head', 'distribution'), 5);
     add('GET manifest / distribution', get('manifest', wharf), get('manifest', 'distribution'), 5);
     add('small blobs / distribution', get('small', wharf), get('small', 'distribution'), 3);
+    add(
+      'push with an event endpoint / without',
+      get('events-push', `${wharf}+endpoint`),
+      get('events-push', wharf),
+      0.95,
+    );
+    add(
+      'small pushes with an event endpoint / without',
+      get('events-small', `${wharf}+endpoint`),
+      get('events-small', wharf),
+      0.95,
+    );
     const rss = get('rss', wharf);
     if (rss !== undefined)
       out.push({

@@ -111,16 +111,16 @@ async function launch(
   };
 }
 
-/** The example server: built output when present, else the TypeScript sources. */
+/** The wharf server: built output when present, else the TypeScript sources. */
 export async function startWharf(
   name: string,
   env: Record<string, string>,
   discard?: (digest: string) => Promise<void>,
 ): Promise<Target> {
-  const dist = join(ROOT, 'examples/server/dist/main.js');
+  const dist = join(ROOT, 'packages/server/dist/cli.js');
   const args = existsSync(dist)
     ? [dist]
-    : ['--conditions=source', '--import', 'tsx', join(ROOT, 'examples/server/src/main.ts')];
+    : ['--conditions=@wharf/source', '--import', 'tsx', join(ROOT, 'packages/server/src/cli.ts')];
   return launch(
     name,
     process.execPath,

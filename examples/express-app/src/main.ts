@@ -1,17 +1,22 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { consoleLogger } from '@wharf/core';
-// The same configuration and storage selection as the standalone server (PORT, HOST,
-// WHARF_STORAGE=memory|fs|s3, WHARF_ROOT, S3_*).
-import { readConfig } from '../../server/src/config.js';
-import { shutdownOnSignals } from '../../server/src/lifecycle.js';
-import { createStorage } from '../../server/src/storage.js';
+// Storage is chosen as for the standalone server (WHARF_STORAGE=memory|fs|s3, WHARF_ROOT, S3_*,
+// or REGISTRY_STORAGE_* variables), except that this app keeps everything in memory by default.
+import { formatProblem, loadConfig } from '../../../packages/server/src/config/load.js';
+import { shutdownOnSignals } from '../../../packages/server/src/lifecycle.js';
+import { createStorage } from '../../../packages/server/src/storage/index.js';
 import { createApp } from './app.js';
 import { DEMO_USERS, parseUsers } from './users.js';
 
-const config = readConfig();
-const users = process.env.EXPRESS_APP_USERS ? await parseUsers(process.env.EXPRESS_APP_USERS) : DEMO_USERS;
-const { storage, close } = await createStorage(config);
+const env = process.env;
+const { settings, problems } = await loadConfig({ env: { WHARF_STORAGE: 'memory', ...env } });
+if (!settings) {
+  for (const problem of problems) console.error(`express-app: ${formatProblem(problem)}`);
+  process.exit(2);
+}
+const users = env.EXPRESS_APP_USERS ? await parseUsers(env.EXPRESS_APP_USERS) : DEMO_USERS;
+const { storage, close } = await createStorage(settings.storage);
 const { app } = createApp({
   users,
   storage,
@@ -24,12 +29,13 @@ server.requestTimeout = 0;
 server.headersTimeout = 60_000;
 server.keepAliveTimeout = 65_000;
 
-server.listen(config.port, config.host, () => {
+const host = env.HOST || '127.0.0.1';
+server.listen(Number(env.PORT || 5000), host, () => {
   const { port } = server.address() as AddressInfo;
-  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  console.log(`express-app listening on http://${host}:${port}`);
+  const shown = host.includes(':') ? `[${host}]` : host;
+  console.log(`express-app listening on http://${shown}:${port}`);
   console.log(
-    `registry on http://${host}:${port} (storage: ${config.storage}; users: ${[...users.keys()].join(', ')})`,
+    `registry on http://${shown}:${port} (storage: ${settings.storage.driver}; users: ${[...users.keys()].join(', ')})`,
   );
 });
 

@@ -1,6 +1,7 @@
 import { type Authorizer, RegistryError, type RegistryRequest } from '@wharf/core';
 import { Authenticator, type AuthenticatorOptions } from './authenticator.js';
 import { defaultClientAddress, quote, requestCredentials } from './credentials.js';
+import { validateBasicAuthOptions } from './options.js';
 import { type AccessPolicy, type AccessRule, rulesPolicy } from './policy.js';
 
 /** Options of {@link basicAuth}. */
@@ -46,6 +47,7 @@ export function policyOf(options: { policy?: AccessPolicy; rules?: readonly Acce
  * ```
  */
 export function basicAuth(options: BasicAuthOptions): Authorizer {
+  validateBasicAuthOptions(options);
   const policy = policyOf(options);
   const authenticator = new Authenticator(options);
   const challenge = `Basic realm=${quote(options.realm ?? 'wharf')}`;

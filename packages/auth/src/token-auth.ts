@@ -10,6 +10,7 @@ import {
 import { quote, requestCredentials } from './credentials.js';
 import { type TokenClaims, TokenError, verifyToken } from './jwt.js';
 import { createKeyResolver, type KeySourceOptions } from './key-resolver.js';
+import { validateTokenAuthOptions } from './options.js';
 import type { AccessPolicy } from './policy.js';
 import { accessGrants, scopeFor } from './scope.js';
 
@@ -81,6 +82,7 @@ type Verified = { readonly claims: TokenClaims } | { readonly error: TokenError 
  * Use it alone to trust an external issuer, or through `createTokenAuth` with the built-in one.
  */
 export function tokenAuth(options: TokenAuthOptions): Authorizer {
+  validateTokenAuthOptions(options);
   const keys = createKeyResolver(options);
   const { service, issuer, policy } = options;
   const logger: Partial<Logger> | undefined = options.logger;

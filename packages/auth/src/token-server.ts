@@ -15,6 +15,7 @@ import {
   type VerificationKey,
   verificationKeys,
 } from './keys.js';
+import { validateTokenIssuerOptions } from './options.js';
 import type { AccessPolicy, AccessRule } from './policy.js';
 import { formatAccess, parseScopes, REPOSITORY_ACTIONS, type RepositoryAction, type Scope } from './scope.js';
 
@@ -145,6 +146,7 @@ async function readBody(body: TokenRequest['body']): Promise<string> {
  * or `POST` form `grant_type=password&username=…&password=…&service=…&scope=…`.
  */
 export function createTokenIssuer(options: TokenIssuerOptions): TokenIssuer {
+  validateTokenIssuerOptions('createTokenIssuer', options);
   const policy = policyOf(options);
   const authenticator = new Authenticator(options);
   const service = options.service ?? 'wharf';

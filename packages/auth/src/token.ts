@@ -1,4 +1,5 @@
 import type { Authorizer } from '@wharf/core';
+import { validateTokenIssuerOptions } from './options.js';
 import { type RealmOption, realmFromHost, tokenAuth } from './token-auth.js';
 import { createTokenIssuer, type TokenIssuer, type TokenIssuerOptions } from './token-server.js';
 
@@ -41,6 +42,7 @@ export interface TokenAuth {
  * ```
  */
 export function createTokenAuth(options: CreateTokenAuthOptions): TokenAuth {
+  validateTokenIssuerOptions('createTokenAuth', options);
   const issuer = createTokenIssuer(options);
   const authorize = tokenAuth({
     realm: options.realm ?? realmFromHost('/token'),

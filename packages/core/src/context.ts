@@ -1,4 +1,8 @@
 import { type Clock, systemClock } from './clock.js';
+import { OptionsError } from './errors.js';
+import { buildDispatcher, type EventDispatcher, resolveSource } from './events/pipeline.js';
+import { EventRecorder } from './events/recorder.js';
+import type { RegistryEventData } from './events/types.js';
 import { refusalError } from './http/refusal.js';
 import type { RouteMiddleware, RouteName } from './http/route.js';
 import type { RegistryRequest } from './http/types.js';
@@ -18,6 +22,7 @@ import { createMemoryStorage } from './stores/memory/index.js';
 import type { RegistryStorage } from './stores/types.js';
 import { LiveHashers } from './uploads/hashing.js';
 import { ByteCache } from './util/byte-cache.js';
+import { validateRegistryOptions } from './validate/registry-options.js';
 
 /** What is known about a request as it is handled, for logs, metrics and events. */
 export interface RequestScope {
@@ -26,6 +31,8 @@ export interface RequestScope {
   action: RegistryAction | undefined;
   repository: string | undefined;
   user: string | undefined;
+  /** The request's events, recorded before its response is returned. */
+  readonly events: RegistryEvent[];
 }
 
 /** Everything a request handler needs: resolved options and the shared services. */
@@ -64,12 +71,22 @@ export interface RegistryContext {
   readonly manifestBytes: ByteCache;
   /** Whether access control is configured (an `authorize` hook). */
   readonly guarded: boolean;
-  /** Delivers an event without letting the listener affect the response. */
-  emit(event: RegistryEvent): void;
+  /**
+   * Reports an event. In a request's context ({@link forRequest}) it joins the request's events,
+   * which `handle` records before answering; elsewhere it is recorded at once, in the background.
+   */
+  emit(event: RegistryEventData): void;
+  /** The request's own context: the same services, with `emit` collecting into its scope. */
+  forRequest(request: RegistryRequest, scope: RequestScope): RegistryContext;
+  /** Stamps and publishes events (outbox, then `onEvent`). */
+  readonly recorder: EventRecorder;
+  /** The durable event pipeline, when endpoints are configured. */
+  readonly events: EventDispatcher | undefined;
 }
 
 /** Resolves `createRegistry` options into a {@link RegistryContext}. */
 export function createContext(options: RegistryOptions): RegistryContext {
+  validateRegistryOptions(options);
   const logger: Logger = resolveLogger(options.logger);
   const observer = options.observer ?? {};
   const clock = options.clock ?? systemClock;
@@ -82,7 +99,29 @@ export function createContext(options: RegistryOptions): RegistryContext {
   limits.chunkMinLength = Math.max(limits.chunkMinLength, storage.uploads.minChunkLength ?? 0);
   const features: RegistryFeatures = { ...DEFAULT_FEATURES, ...options.features };
   const hook = options.authorize;
-  const onEvent = options.onEvent;
+  const eventOptions = options.events ?? {};
+  const eventStore = storage.events;
+  if ((eventOptions.endpoints?.length ?? 0) > 0 && !eventStore) {
+    throw new OptionsError(
+      'createRegistry',
+      'events.endpoints',
+      'need a storage with an event store (storage.events)',
+    );
+  }
+  const events =
+    eventStore && (eventOptions.endpoints?.length ?? 0) > 0
+      ? buildDispatcher(eventOptions, eventStore, logger, 'createRegistry')
+      : undefined;
+  const recorder = new EventRecorder({
+    source: events?.source ?? resolveSource(eventOptions.source),
+    dispatcher: events,
+    onEvent: options.onEvent,
+    pulls: eventOptions.pulls ?? false,
+    blobs: storage.blobs,
+    manifestMaxBytes: limits.manifestMaxBytes,
+    logger,
+    clock,
+  });
 
   async function decide(
     request: RegistryRequest,
@@ -99,7 +138,7 @@ export function createContext(options: RegistryOptions): RegistryContext {
     });
   }
 
-  return {
+  const context: RegistryContext = {
     storage,
     observer,
     scopeOf: (request) => scopes.get(request),
@@ -110,6 +149,7 @@ export function createContext(options: RegistryOptions): RegistryContext {
         action: undefined,
         repository: undefined,
         user: undefined,
+        events: [],
       };
       scopes.set(request, scope);
       return scope;
@@ -133,15 +173,23 @@ export function createContext(options: RegistryOptions): RegistryContext {
       const decision = await decide(request, action, repository, purpose);
       return decision === true || (typeof decision === 'object' && decision.allow);
     },
-    emit(event) {
-      if (!onEvent) return;
-      try {
-        Promise.resolve(onEvent(event)).catch((err: unknown) =>
-          logger.warn({ err }, 'event listener failed'),
-        );
-      } catch (err) {
-        logger.warn({ err }, 'event listener failed');
-      }
+    recorder,
+    events,
+    emit(data) {
+      if (!recorder.active) return;
+      recorder
+        .publish([recorder.stamp(data)])
+        .catch((err: unknown) => logger.error({ err }, 'event not recorded'));
+    },
+    forRequest(request, scope) {
+      if (!recorder.active) return context;
+      return {
+        ...context,
+        emit(data) {
+          scope.events.push(recorder.stamp(data, { request, requestId: scope.requestId, user: scope.user }));
+        },
+      };
     },
   };
+  return context;
 }

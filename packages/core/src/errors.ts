@@ -148,6 +148,8 @@ const INVALID_KEY_CODES: Record<StoreKeyKind, ErrorCode> = {
   digest: 'DIGEST_INVALID',
   tag: 'MANIFEST_INVALID',
   upload: 'BLOB_UPLOAD_UNKNOWN',
+  // Core builds every event key: a bad one is a bug, not the client's fault.
+  event: 'UNKNOWN',
 };
 
 /** The one place where storage outcomes become the spec's codes. */

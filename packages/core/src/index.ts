@@ -15,6 +15,38 @@ export {
   toRegistryError,
   uploadOffsetError,
 } from './errors.js';
+export type { EndpointStats } from './events/dispatcher.js';
+export {
+  CLOUDEVENTS_BATCH_MEDIA_TYPE,
+  CLOUDEVENTS_MEDIA_TYPE,
+  CLOUDEVENTS_TYPE_PREFIX,
+  toCloudEvent,
+  type WharfCloudEvent,
+} from './events/formats/cloudevents.js';
+export {
+  DISTRIBUTION_EVENTS_MEDIA_TYPE,
+  type DistributionEvent,
+  toDistributionEvents,
+} from './events/formats/distribution.js';
+export type {
+  DeliveryReport,
+  EventDelivery,
+  EventEndpoint,
+  EventFormat,
+  EventIgnore,
+  EventsOptions,
+  EventTransport,
+} from './events/options.js';
+export type { DeadLetter } from './events/outbox.js';
+export {
+  createEventDispatcher,
+  type EndpointProgress,
+  type EventDispatcher,
+  type EventDispatcherOptions,
+  type PendingBatch,
+} from './events/pipeline.js';
+export { SIGNATURE_HEADER, signBody, verifySignature } from './events/signing.js';
+export type { EventActor, EventContext, EventRequest, EventSource } from './events/types.js';
 export type { GcOptions, GcProgress, GcReport } from './gc/types.js';
 export type {
   ManifestReference,
@@ -59,6 +91,8 @@ export type {
   Authorizer,
   RegistryAction,
   RegistryEvent,
+  RegistryEventData,
+  RegistryEventType,
   RegistryFeatures,
   RegistryLimits,
   RegistryOptions,
@@ -75,9 +109,11 @@ export {
   type StoreKeyKind,
   UploadNotFoundError,
 } from './stores/errors.js';
+export { isEventKey } from './stores/event-keys.js';
 export {
   createMemoryStorage,
   MemoryBlobStore,
+  MemoryEventStore,
   MemoryMetadataStore,
   type MemoryStoreOptions,
   MemoryUploadStore,
@@ -92,6 +128,8 @@ export type {
   BlobStore,
   ByteWindow,
   ConditionalDelete,
+  EventPutOptions,
+  EventStore,
   HashState,
   ListPage,
   ManifestRecord,
@@ -104,3 +142,11 @@ export type {
   UploadStore,
 } from './stores/types.js';
 export { collectBytes } from './util/bytes.js';
+export {
+  type OptionCheck,
+  type OptionChecks,
+  type OptionProblem,
+  optionCheck,
+  validateOption,
+  validateOptions,
+} from './validate/checks.js';

@@ -137,6 +137,7 @@ export function instrumentStorage(
     blobs: instrumentStore(storage.blobs, 'blobs', report),
     uploads: instrumentStore(storage.uploads, 'uploads', report),
     metadata: instrumentStore(storage.metadata, 'metadata', report),
+    ...(storage.events ? { events: storage.events } : {}),
   };
 }
 

@@ -1,9 +1,13 @@
 import type { Clock } from './clock.js';
+import type { EventsOptions } from './events/options.js';
+import type { RegistryEvent } from './events/types.js';
 import type { RouteMiddleware } from './http/route.js';
 import type { RegistryRequest } from './http/types.js';
 import type { Logger } from './logging.js';
 import type { RegistryObserver } from './observe.js';
 import type { RegistryStorage } from './stores/types.js';
+
+export type { RegistryEvent, RegistryEventData, RegistryEventType } from './events/types.js';
 
 /** What a request wants to do, as the `authorize` hook sees it. */
 export type RegistryAction = 'ping' | 'pull' | 'push' | 'delete' | 'catalog';
@@ -44,50 +48,6 @@ export type AuthDecision =
  * (for example `TOOMANYREQUESTS` with a `Retry-After` header), which is sent as is.
  */
 export type Authorizer = (context: AuthorizeContext) => AuthDecision | Promise<AuthDecision>;
-
-/** Something that changed (or was read) in the registry; delivered after the response is decided. */
-export type RegistryEvent =
-  | {
-      readonly type: 'blob.pushed';
-      readonly repository: string;
-      readonly digest: string;
-      readonly size: number;
-    }
-  | {
-      readonly type: 'blob.mounted';
-      readonly repository: string;
-      readonly digest: string;
-      readonly from: string | undefined;
-    }
-  | {
-      readonly type: 'blob.pulled';
-      readonly repository: string;
-      readonly digest: string;
-      readonly size: number;
-    }
-  | { readonly type: 'blob.deleted'; readonly repository: string; readonly digest: string }
-  | {
-      readonly type: 'manifest.pushed';
-      readonly repository: string;
-      readonly digest: string;
-      readonly mediaType: string;
-      readonly size: number;
-      readonly tags: readonly string[];
-      readonly subject: string | undefined;
-    }
-  | {
-      readonly type: 'manifest.pulled';
-      readonly repository: string;
-      readonly digest: string;
-      readonly reference: string;
-    }
-  | { readonly type: 'manifest.deleted'; readonly repository: string; readonly digest: string }
-  | {
-      readonly type: 'tag.deleted';
-      readonly repository: string;
-      readonly tag: string;
-      readonly digest: string;
-    };
 
 /** Limits; every field has a default. */
 export interface RegistryLimits {
@@ -158,8 +118,17 @@ export interface RegistryOptions {
    * (fault injection, the quirks of other registries). See {@link RouteMiddleware}.
    */
   middleware?: readonly RouteMiddleware[];
-  /** Receives registry events. Errors it throws are logged, never sent to clients. */
+  /**
+   * Receives every registry event in process, once the change is recorded (after the outbox
+   * write when `events.endpoints` are configured), before the response is sent. Errors it throws
+   * are logged, never sent to clients. Not durable: use `events` for delivery that survives crashes.
+   */
   onEvent?: (event: RegistryEvent) => void | Promise<void>;
+  /**
+   * Durable notifications: endpoints (webhooks or custom transports) that receive every event at
+   * least once, recorded in `storage.events` before the response that caused them is sent.
+   */
+  events?: EventsOptions;
   /** Lifetime of redirect URLs from `BlobStore.url`, in seconds. Default 900. */
   redirectExpiresIn?: number;
   /**

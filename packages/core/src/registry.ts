@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { createContext, type RegistryContext } from './context.js';
+import type { EventDispatcher } from './events/pipeline.js';
 import { collectGarbage } from './gc/collect.js';
 import type { GcOptions, GcReport } from './gc/types.js';
 import { dispatch } from './http/dispatch.js';
@@ -29,6 +31,13 @@ export interface Registry {
   gc(options?: GcOptions): Promise<GcReport>;
   /** The stores this registry runs on. */
   readonly storage: RegistryStorage;
+  /**
+   * The durable event pipeline when `events.endpoints` are configured: pending batches, dead
+   * letters, replay, delivery counters.
+   */
+  readonly events: EventDispatcher | undefined;
+  /** Stops background work (event delivery) and waits for it. Stores stay open (they are the caller's). */
+  close(): Promise<void>;
 }
 
 /**
@@ -47,6 +56,8 @@ export function createRegistry(options: RegistryOptions = {}): Registry {
   return {
     handle,
     storage: ctx.storage,
+    events: ctx.events,
+    close: async () => ctx.events?.close(),
     gc: (options) => collectGarbage(ctx, options),
     async fetch(input, init) {
       const request =
@@ -91,9 +102,7 @@ async function handleRequest(ctx: RegistryContext, incoming: RegistryRequest): P
 
   let response: RegistryResponse;
   let errorCode: string | undefined;
-  try {
-    response = await dispatch(ctx, request);
-  } catch (thrown) {
+  const fail = (thrown: unknown, message: string): RegistryResponse => {
     const { response: errorRes, error } = errorResponse(thrown);
     errorCode = error.code;
     const fields = {
@@ -103,12 +112,30 @@ async function handleRequest(ctx: RegistryContext, incoming: RegistryRequest): P
       status: error.status,
       code: error.code,
     };
-    if (error.status >= 500) {
-      logger.error({ ...fields, err: error.cause ?? error }, 'request failed');
+    if (error.status >= 500 && request.signal?.aborted) {
+      // The client went away mid-request: nobody gets this answer, and nothing is wrong here.
+      logger.debug({ ...fields, err: error.cause ?? error }, 'request abandoned by the client');
+    } else if (error.status >= 500) {
+      logger.error({ ...fields, err: error.cause ?? error }, message);
     } else {
       logger.debug(fields, 'request rejected');
     }
-    response = errorRes;
+    return errorRes;
+  };
+  try {
+    response = await dispatch(ctx.forRequest(request, scope), request);
+  } catch (thrown) {
+    response = fail(thrown, 'request failed');
+  }
+  if (scope.events.length > 0) {
+    // The request's events are durable before its response leaves (docs/architecture.md, "Events"):
+    // a change whose event could not be recorded is not acknowledged.
+    try {
+      await ctx.recorder.publish(scope.events);
+    } catch (thrown) {
+      releaseBody(response.body);
+      response = fail(thrown, 'events not recorded');
+    }
   }
   Object.assign(response.headers, BASE_HEADERS, { 'X-Request-Id': requestId });
   if (isHead(request)) response.body = null;
@@ -138,4 +165,15 @@ async function handleRequest(ctx: RegistryContext, incoming: RegistryRequest): P
     );
   }
   return response;
+}
+
+/** Lets go of a response body that will not be sent. */
+function releaseBody(body: RegistryResponse['body']): void {
+  if (body == null || body instanceof Uint8Array) return;
+  if (body instanceof Readable) {
+    body.destroy();
+    return;
+  }
+  const iterator = body[Symbol.asyncIterator]();
+  iterator.return?.()?.catch(() => undefined);
 }

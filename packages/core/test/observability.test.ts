@@ -54,6 +54,30 @@ describe('logging', () => {
     expect(err?.stack).toContain('disk on fire');
   });
 
+  it('logs a request abandoned by its client at debug level, not as a failure', async () => {
+    const { logger, lines } = recordingLogger();
+    const registry = createRegistry({ logger });
+    const controller = new AbortController();
+    const body = new ReadableStream<Uint8Array>({
+      pull(stream) {
+        stream.enqueue(new Uint8Array(1024));
+        controller.abort(new Error('client disconnected'));
+        stream.error(new Error('aborted'));
+      },
+    });
+    const res = await registry.fetch(`/v2/a/blobs/uploads/?digest=${digestOf(Buffer.from('never'))}`, {
+      method: 'POST',
+      body,
+      duplex: 'half',
+      signal: controller.signal,
+    } as RequestInit);
+    expect(res.status).toBeGreaterThanOrEqual(400);
+    expect(lines.filter((l) => l.level === 'error')).toEqual([]);
+    expect(lines.some((l) => l.level === 'debug' && l.message === 'request abandoned by the client')).toBe(
+      true,
+    );
+  });
+
   it('keeps expected 4xx at debug level', async () => {
     const { logger, lines } = recordingLogger();
     const registry = createRegistry({ logger });

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Registry, RegistryError, type RegistryResponse } from '@wharf/core';
-import { createHandler, hasBody, isRegistryPath } from '@wharf/http-node';
+import type { Registry, RegistryResponse } from '@wharf/core';
+import { createHandler, isRegistryPath } from '@wharf/http-node';
+import { validateMiddlewareOptions } from './options.js';
 
 /**
  * An Express (4 or 5) / Connect middleware. It is typed with `node:http` types only, so it fits
@@ -29,32 +30,6 @@ export interface WharfOptions<Req extends IncomingMessage = IncomingMessage> {
   noTransform?: boolean;
 }
 
-/**
- * Whether earlier middleware (a body parser with a broad `type`, a body logger…) already read the
- * request stream. Such a body cannot be recovered byte-exactly: manifests and blobs are addressed
- * by the digest of their exact bytes, so re-serialising a parsed body is never an option.
- */
-function bodyConsumed(req: IncomingMessage): boolean {
-  return req.readableDidRead || req.readableEnded || (req as { _body?: unknown })._body === true;
-}
-
-const CONSUMED_MESSAGE =
-  'the request body was read by middleware mounted before the registry (a body parser?); mount ' +
-  'wharf() before body parsers, or restrict their `type` so that they skip registry requests';
-
-function sendConsumed(res: ServerResponse): void {
-  const body = Buffer.from(
-    JSON.stringify(new RegistryError('UNKNOWN', { status: 500, message: CONSUMED_MESSAGE }).toJSON()),
-  );
-  res.writeHead(500, {
-    'Content-Type': 'application/json',
-    'Content-Length': String(body.byteLength),
-    'Cache-Control': 'no-transform',
-    'Docker-Distribution-API-Version': 'registry/2.0',
-  });
-  res.end(body);
-}
-
 /** Adds `no-transform` to a response's `Cache-Control`, keeping what the registry set. */
 function withNoTransform(response: RegistryResponse): RegistryResponse {
   const key = Object.keys(response.headers).find((name) => name.toLowerCase() === 'cache-control');
@@ -80,7 +55,7 @@ function withNoTransform(response: RegistryResponse): RegistryResponse {
  *
  * Mount it before body-parsing middleware (or keep their `type` narrow: the defaults of
  * `express.json()` and `express.urlencoded()` never match registry requests). A request whose body
- * was already read gets a 500 explaining this instead of a corrupted upload.
+ * was already read gets a 500 explaining this (and logged as such) instead of a corrupted upload.
  *
  * @example
  * ```ts
@@ -98,6 +73,7 @@ export function wharf<Req extends IncomingMessage = IncomingMessage>(
   registry: Pick<Registry, 'handle'>,
   options: WharfOptions<Req> = {},
 ): WharfMiddleware<Req> {
+  validateMiddlewareOptions(registry, options);
   const target: Pick<Registry, 'handle'> =
     options.noTransform === false
       ? registry
@@ -106,7 +82,7 @@ export function wharf<Req extends IncomingMessage = IncomingMessage>(
   // Computed here, where the host's request and response are at hand, and looked up by the node
   // adapter when it builds the registry request (synchronously, within `handler(req, res)`).
   const contexts = new WeakMap<IncomingMessage, unknown>();
-  const handler = createHandler(target, {
+  const handler = createHandler<IncomingMessage>(target, {
     context: context ? (req) => contexts.get(req) : (req) => req,
   });
   return (req, res, next) => {
@@ -119,10 +95,6 @@ export function wharf<Req extends IncomingMessage = IncomingMessage>(
         return;
       }
       req.url = original;
-    }
-    if (hasBody(req) && bodyConsumed(req)) {
-      sendConsumed(res);
-      return;
     }
     if (context) {
       try {

@@ -5,6 +5,7 @@ import {
   type BlobStore,
   createMemoryStorage,
   createRegistry,
+  type LogFields,
   type Registry,
   type RegistryOptions,
   type RegistryStorage,
@@ -352,7 +353,10 @@ describe.each(flavors)('wharf() on $name', (flavor) => {
   });
 
   it('rejects, loudly and in JSON, a request whose body a broad body parser already consumed', async () => {
-    const registry = createRegistry();
+    const errors: Array<{ fields: LogFields; message: string }> = [];
+    const registry = createRegistry({
+      logger: { error: (fields, message) => errors.push({ fields, message }) },
+    });
     const app = flavor.app();
     app.use(flavor.json({ type: '*/*' }));
     app.use(wharf(registry));
@@ -369,8 +373,18 @@ describe.each(flavors)('wharf() on $name', (flavor) => {
     expect(res.headers.get('content-type')).toBe('application/json');
     const body = (await res.json()) as { errors: Array<{ code: string; message: string }> };
     expect(body.errors[0]!.code).toBe('UNKNOWN');
-    expect(body.errors[0]!.message).toMatch(/mount wharf\(\) before body parsers/);
+    expect(body.errors[0]!.message).toMatch(/mount the registry before body-parsing middleware/);
     expect((await client.request('GET', '/v2/repo/manifests/v1')).status).toBe(404);
+    // One log line for the 500: the request, and an error that says what happened and what to do.
+    const failed = errors.filter((line) => line.fields.path === '/v2/repo/manifests/v1');
+    expect(failed).toHaveLength(1);
+    expect(failed[0]!.message).toBe('request failed');
+    expect(failed[0]!.fields).toMatchObject({
+      reqId: res.headers.get('x-request-id'),
+      method: 'PUT',
+      status: 500,
+    });
+    expect((failed[0]!.fields.err as Error).message).toMatch(/already read by middleware/);
 
     const rawApp = flavor.app();
     rawApp.use(flavor.raw({ type: '*/*', limit: '10mb' }));

@@ -1,50 +1,34 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
+import type { OutgoingHttpHeaders } from 'node:http';
+import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { HeaderLookup, Registry, RegistryRequest, RegistryResponse } from '@wharf/core';
+import type { Registry, RegistryRequest, RegistryResponse } from '@wharf/core';
+import { validateHandlerOptions } from './options.js';
+import {
+  headerLookup,
+  isGone,
+  isRegistryPath,
+  type NodeRequest,
+  type NodeResponse,
+  requestBody,
+} from './request.js';
 
-/** A `node:http` request listener; `next`, when given, receives requests outside `/v2`. */
-export type NodeHandler = (
-  req: IncomingMessage,
-  res: ServerResponse,
+/**
+ * A request listener for `node:http`, `node:https` and `http2` compatibility servers; `next`, when
+ * given, receives requests outside `/v2`.
+ */
+export type NodeHandler<Req extends NodeRequest = NodeRequest> = (
+  req: Req,
+  res: NodeResponse,
   next?: (error?: unknown) => void,
 ) => void;
 
 /** Options of {@link createHandler}. */
-export interface NodeHandlerOptions {
+export interface NodeHandlerOptions<Req extends NodeRequest = NodeRequest> {
   /**
-   * What the registry's `authorize` hook receives as `request.context`. Default: the
-   * `IncomingMessage` itself (so whatever earlier middleware attached to it is visible).
+   * What the registry's `authorize` hook receives as `request.context`. Default: the request
+   * itself (so whatever earlier middleware attached to it is visible).
    */
-  context?: (req: IncomingMessage) => unknown;
-}
-
-/** Whether a request target belongs to the registry (`/v2` or below). */
-export function isRegistryPath(url: string): boolean {
-  return url === '/v2' || url.startsWith('/v2/') || url.startsWith('/v2?');
-}
-
-/** Methods whose requests never carry a body the registry reads. */
-const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS']);
-
-function headerLookup(req: IncomingMessage): HeaderLookup {
-  return {
-    get(name) {
-      const value = req.headers[name.toLowerCase()];
-      return Array.isArray(value) ? value.join(', ') : value;
-    },
-  };
-}
-
-/**
- * Whether the registry reads a body from this request: never for `GET`, `HEAD` and `OPTIONS`,
- * otherwise when it declares one (`Transfer-Encoding`, or a non-zero `Content-Length`). `node:http`
- * reports methods upper-case, as this expects.
- */
-export function hasBody(req: IncomingMessage): boolean {
-  if (BODYLESS.has(req.method ?? 'GET')) return false;
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+  context?: (req: Req) => unknown;
 }
 
 /**
@@ -60,11 +44,12 @@ export function hasBody(req: IncomingMessage): boolean {
  * createServer(createHandler(createRegistry())).listen(5000, '127.0.0.1');
  * ```
  */
-export function createHandler(
+export function createHandler<Req extends NodeRequest = NodeRequest>(
   registry: Pick<Registry, 'handle'>,
-  options: NodeHandlerOptions = {},
-): NodeHandler {
-  const contextOf = options.context ?? ((req: IncomingMessage) => req);
+  options: NodeHandlerOptions<Req> = {},
+): NodeHandler<Req> {
+  validateHandlerOptions(registry, options);
+  const contextOf = options.context ?? ((req: Req) => req);
   return (req, res, next) => {
     const url = req.url ?? '/';
     if (next && !isRegistryPath(url)) {
@@ -80,8 +65,9 @@ export function createHandler(
       method: (req.method ?? 'GET').toUpperCase(),
       url,
       headers: headerLookup(req),
-      body: hasBody(req) ? req : null,
+      body: requestBody(req),
       signal: controller.signal,
+      remoteAddress: req.socket.remoteAddress,
       context: contextOf(req),
     };
     registry
@@ -95,12 +81,16 @@ export function createHandler(
   };
 }
 
-async function send(req: IncomingMessage, res: ServerResponse, response: RegistryResponse): Promise<void> {
-  if (res.destroyed) {
+/** What the adapter writes to: the part `ServerResponse` and `Http2ServerResponse` share. */
+type Sink = Writable & { writeHead(statusCode: number, headers: OutgoingHttpHeaders): unknown };
+
+async function send(req: NodeRequest, res: NodeResponse, response: RegistryResponse): Promise<void> {
+  if (isGone(res)) {
     await closeBody(response.body);
     return;
   }
-  res.writeHead(response.status, response.headers);
+  const sink: Sink = res;
+  sink.writeHead(response.status, response.headers);
   const body = response.body;
   if (body == null || req.method === 'HEAD') {
     await closeBody(body);
@@ -119,7 +109,7 @@ async function send(req: IncomingMessage, res: ServerResponse, response: Registr
 }
 
 /** Resolves true when the response can take more data, false when the connection closed first. */
-function drained(res: ServerResponse): Promise<boolean> {
+function drained(res: NodeResponse): Promise<boolean> {
   return new Promise((resolve) => {
     const settle = (ok: boolean): void => {
       res.off('drain', onDrain);
@@ -137,15 +127,16 @@ function drained(res: ServerResponse): Promise<boolean> {
  * Writes a stream to the response, waiting for `drain` whenever the socket is full (backpressure),
  * and releases the stream when the client goes away. Cheaper than wrapping it in a Readable.
  */
-async function writeAll(body: AsyncIterable<Uint8Array>, res: ServerResponse): Promise<void> {
+async function writeAll(body: AsyncIterable<Uint8Array>, res: NodeResponse): Promise<void> {
+  const sink: Sink = res;
   const iterator = body[Symbol.asyncIterator]();
   let finished = false;
   try {
     for (;;) {
       const { value, done } = await iterator.next();
       if (done) break;
-      if (res.destroyed) throw new Error('client disconnected');
-      if (!res.write(value) && !(await drained(res))) throw new Error('client disconnected');
+      if (isGone(res)) throw new Error('client disconnected');
+      if (!sink.write(value) && !(await drained(res))) throw new Error('client disconnected');
     }
     finished = true;
     await new Promise<void>((resolve, reject) =>

@@ -15,11 +15,12 @@
  * @packageDocumentation
  */
 import * as fsp from 'node:fs/promises';
-import type { BlobStore, RegistryStorage } from '@wharf/core';
+import type { BlobStore, EventStore, RegistryStorage } from '@wharf/core';
 import { FsBlobStore } from './blob-store.js';
 import { type FsOperations, Io } from './io.js';
 import { Layout } from './layout.js';
 import { FsMetadataStore } from './metadata-store.js';
+import { FsEventStore } from './outbox.js';
 import { FsUploadStore } from './upload-store.js';
 
 export type { FsOperations } from './io.js';
@@ -50,10 +51,12 @@ export interface FsStorageOptions {
   readonly fs?: Partial<FsOperations>;
 }
 
-/** Filesystem storage: the three stores plus the root they live in. */
+/** Filesystem storage: the stores plus the root they live in. */
 export interface FsStorage extends RegistryStorage {
   /** The blob store; it implements the optional `touch`. */
   readonly blobs: BlobStore & Required<Pick<BlobStore, 'touch'>>;
+  /** The event outbox, under `_wharf/events/`. */
+  readonly events: EventStore;
   /** The resolved storage root. */
   readonly root: string;
   /**
@@ -100,6 +103,7 @@ export async function createFsStorage(options: FsStorageOptions): Promise<FsStor
     blobs,
     uploads,
     metadata,
+    events: new FsEventStore(layout.base, io),
     root: layout.root,
     async close() {
       await uploads.settle();

@@ -162,7 +162,7 @@ describe('chunks merged into the first chunk file (fs)', () => {
       const id = randomUUID();
       const child = spawn(
         process.execPath,
-        ['--conditions=source', '--import', 'tsx', FIXTURE, work.dir, id, point, ...files],
+        ['--conditions=@wharf/source', '--import', 'tsx', FIXTURE, work.dir, id, point, ...files],
         { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
       );
       let output = '';

@@ -12,6 +12,7 @@ import { S3MetadataStore } from './metadata-store.js';
 import { AwsObjectStore } from './objects/aws.js';
 import { type MinioClientLike, MinioObjectStore } from './objects/minio.js';
 import type { ObjectStore } from './objects/types.js';
+import { S3EventStore } from './outbox.js';
 import { S3UploadStore } from './upload-store.js';
 import { KeyedLock } from './util.js';
 import { BufferPool, MIN_PART_SIZE } from './writer.js';
@@ -19,6 +20,7 @@ import { BufferPool, MIN_PART_SIZE } from './writer.js';
 export { S3BlobStore } from './blob-store.js';
 export { S3MetadataStore } from './metadata-store.js';
 export type { MinioClientLike } from './objects/minio.js';
+export { S3EventStore } from './outbox.js';
 export { S3UploadStore } from './upload-store.js';
 
 /**
@@ -73,11 +75,13 @@ export interface S3StorageOptions {
   readonly conditionalWrites?: boolean | 'auto';
 }
 
-/** The three stores on a bucket, and a `close()` for the shutdown path. */
+/** The stores on a bucket, and a `close()` for the shutdown path. */
 export interface S3Storage extends RegistryStorage {
   readonly blobs: S3BlobStore;
   readonly uploads: S3UploadStore;
   readonly metadata: S3MetadataStore;
+  /** The event outbox, under `_wharf/events/`. */
+  readonly events: S3EventStore;
   /** Releases cached state. The client stays open (it belongs to the caller). */
   close(): Promise<void>;
 }
@@ -144,6 +148,7 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
     blobs,
     uploads,
     metadata,
+    events: new S3EventStore(store, keys.root, options.conditionalWrites !== false),
     async close() {
       uploads.clear();
     },

@@ -1,5 +1,6 @@
 import type { RegistryContext } from '../context.js';
 import { RegistryError } from '../errors.js';
+import { sweptEvents } from '../events/gc.js';
 import { manifestSubject } from '../oci/manifest.js';
 import { readManifestBytes } from '../stores/helpers.js';
 import type { BlobInfo } from '../stores/types.js';
@@ -175,6 +176,7 @@ export async function collectGarbage(ctx: RegistryContext, options: GcOptions = 
     deleted,
     bytesReclaimed,
   };
+  if (!dryRun) await ctx.recorder.publish(sweptEvents(report).map((event) => ctx.recorder.stamp(event)));
   progress({ phase: 'done', done: 1, total: 1 });
   return report;
 }

@@ -19,6 +19,8 @@ export interface RegistryRequest {
    * `X-Request-Id` when it is a short printable token, else a generated UUID.
    */
   readonly id?: string;
+  /** The client's address (and port) as the adapter saw it, for events and logs. */
+  readonly remoteAddress?: string;
   /**
    * Whatever the host attached (an adapter passes its native request), handed to the
    * `authorize` hook untouched.

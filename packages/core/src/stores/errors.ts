@@ -45,11 +45,11 @@ export class OffsetMismatchError extends StoreError {
 }
 
 /** What a key that cannot be stored was meant to be. */
-export type StoreKeyKind = 'repository' | 'digest' | 'tag' | 'upload';
+export type StoreKeyKind = 'repository' | 'digest' | 'tag' | 'upload' | 'event';
 
 /**
- * A name, digest, tag or upload id cannot become a storage key (a store's own guard: core validates
- * everything first, so reaching this means a caller bypassed core).
+ * A name, digest, tag, upload id or event-store key cannot become a storage key (a store's own
+ * guard: core validates everything first, so reaching this means a caller bypassed core).
  */
 export class InvalidKeyError extends StoreError {
   override readonly name = 'InvalidKeyError';

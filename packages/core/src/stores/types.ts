@@ -1,6 +1,6 @@
 /**
  * The storage contract. Core owns all registry behaviour (validation, hashing, the upload
- * protocol, ordering of writes); a backend only has to honour these three interfaces, which the
+ * protocol, ordering of writes); a backend only has to honour these interfaces, which the
  * store conformance suite (`@wharf/core/testing`) checks.
  *
  * Digests, repository names, tags and upload ids reaching a store have already been validated by
@@ -303,9 +303,53 @@ export interface MetadataStore {
   hasRepository(repository: string): Promise<boolean>;
 }
 
-/** The three stores a registry runs on. */
+/** Options of {@link EventStore.put}. */
+export interface EventPutOptions {
+  /** Write only when no record has the key (`If-None-Match: *`, `link(2)`). */
+  readonly ifAbsent?: boolean;
+  /**
+   * `false`: the record need not survive a power failure (it must survive a crash of the process),
+   * so a backend may skip flushing it to disk. Core uses it for delivery progress, which it can
+   * rebuild at the cost of a repeated delivery. Default `true`.
+   */
+  readonly durable?: boolean;
+}
+
+/**
+ * Small records of the event outbox: the queue of recorded events, delivery progress, leases and
+ * dead letters, all laid out by core (`events/outbox.ts`). Replicas sharing the store share the
+ * outbox, so it must be as shared and as durable as the other stores.
+ *
+ * Keys are built by core: `/`-separated components of letters, digits, `.`, `_` and `-` (never
+ * `.` or `..`, see {@link isEventKey}). The last component names a record, the others its folder.
+ */
+export interface EventStore {
+  /**
+   * Writes a record and resolves once it is durable (see `durable`). Readers see the old value or the new, never
+   * a part. With `ifAbsent`, writes only when no record has the key, atomically: of writers racing
+   * for one key exactly one succeeds. Resolves whether it wrote.
+   */
+  put(key: string, value: Uint8Array, options?: EventPutOptions): Promise<boolean>;
+  /** A record's bytes, or `null` when there is none. */
+  get(key: string): Promise<Uint8Array | null>;
+  /** Removes records; missing ones are no error. */
+  delete(keys: readonly string[]): Promise<void>;
+  /**
+   * The names (last components) of the records directly in the folder `dir` (a key prefix without
+   * its trailing `/`), in byte order, after `page.after`, at most `page.limit` (default all). Records
+   * in deeper folders are not listed; an empty or unknown folder lists nothing.
+   */
+  list(dir: string, page?: ListPage): Promise<string[]>;
+}
+
+/** The stores a registry runs on. */
 export interface RegistryStorage {
   readonly blobs: BlobStore;
   readonly uploads: UploadStore;
   readonly metadata: MetadataStore;
+  /**
+   * The event outbox. Optional: without it events reach in-process subscribers (`onEvent`) only,
+   * and a registry with event endpoints refuses to start.
+   */
+  readonly events?: EventStore;
 }

@@ -26,6 +26,8 @@ export interface StoreConformanceOptions {
    * (crosses S3's 5 MiB part minimum twice).
    */
   readonly largeUploadSize?: number;
+  /** Whether the backend has an event store (`storage.events`) to check. Default true. */
+  readonly eventStore?: boolean;
   /** Per-test timeout in milliseconds. Default 60 s. */
   readonly timeout?: number;
 }

@@ -1,6 +1,6 @@
 /**
  * `@wharf/core/testing`: the store conformance suite. Every storage backend runs it to prove it
- * honours the BlobStore, UploadStore and MetadataStore contracts that core relies on.
+ * honours the BlobStore, UploadStore, MetadataStore and EventStore contracts that core relies on.
  *
  * @example
  * ```ts
@@ -20,6 +20,7 @@
  */
 import { describe } from 'vitest';
 import { blobStoreTests } from './blob-store.js';
+import { eventStoreTests } from './event-store.js';
 import type { StoreConformanceOptions, StoreHarness } from './harness.js';
 import { metadataStoreTests } from './metadata-store.js';
 import { uploadStoreTests } from './upload-store.js';
@@ -44,5 +45,7 @@ export function defineStoreConformanceSuite(options: StoreConformanceOptions): v
     blobStoreTests(use);
     uploadStoreTests(use, options.largeUploadSize ?? 12 * 1024 * 1024);
     metadataStoreTests(use);
+    if (options.eventStore ?? true) eventStoreTests(use);
+    else describe.skip('EventStore (the backend has none)', () => eventStoreTests(use));
   });
 }

@@ -1,10 +1,12 @@
 import type { Clock } from '../../clock.js';
 import type { RegistryStorage } from '../types.js';
 import { MemoryBlobStore } from './blob-store.js';
+import { MemoryEventStore } from './event-store.js';
 import { MemoryMetadataStore } from './metadata-store.js';
 import { MemoryUploadStore } from './upload-store.js';
 
 export { MemoryBlobStore } from './blob-store.js';
+export { MemoryEventStore } from './event-store.js';
 export { MemoryMetadataStore } from './metadata-store.js';
 export { MemoryUploadStore } from './upload-store.js';
 
@@ -15,8 +17,8 @@ export interface MemoryStoreOptions {
 }
 
 /**
- * All three stores in process memory. Two registries created over the same object share
- * everything, like replicas over one bucket.
+ * Every store in process memory, the event outbox included. Two registries created over the same
+ * object share everything, like replicas over one bucket.
  */
 export function createMemoryStorage(options: MemoryStoreOptions = {}): RegistryStorage {
   const blobs = new MemoryBlobStore(options);
@@ -24,5 +26,6 @@ export function createMemoryStorage(options: MemoryStoreOptions = {}): RegistryS
     blobs,
     uploads: new MemoryUploadStore(blobs, options),
     metadata: new MemoryMetadataStore(options),
+    events: new MemoryEventStore(),
   };
 }
