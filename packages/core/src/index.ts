@@ -48,6 +48,7 @@ export {
 export { SIGNATURE_HEADER, signBody, verifySignature } from './events/signing.js';
 export type { EventActor, EventContext, EventRequest, EventSource } from './events/types.js';
 export type { GcOptions, GcProgress, GcReport } from './gc/types.js';
+export { jsonResponse } from './http/response.js';
 export type {
   ManifestReference,
   RouteCall,

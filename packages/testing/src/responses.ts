@@ -1,4 +1,4 @@
-import { collectBytes, type RegistryResponse } from '@wharf/core';
+import { collectBytes, jsonResponse, type RegistryResponse } from '@wharf/core';
 
 /** A JSON body in the spec's error format, with any code (registries use codes beyond the spec's). */
 export function errorResponse(
@@ -10,20 +10,6 @@ export function errorResponse(
   const error: Record<string, unknown> = { code, message };
   if (options.detail !== undefined) error.detail = options.detail;
   return jsonResponse(status, { errors: [error] }, options.headers);
-}
-
-/** A JSON response. */
-export function jsonResponse(
-  status: number,
-  value: unknown,
-  headers: Record<string, string> = {},
-): RegistryResponse {
-  const body = Buffer.from(JSON.stringify(value));
-  return {
-    status,
-    headers: { 'Content-Type': 'application/json', ...headers, 'Content-Length': String(body.byteLength) },
-    body,
-  };
 }
 
 /** A plain-text response (what Go's `http.NotFound` sends). */

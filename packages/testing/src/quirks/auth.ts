@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import type { RegistryAction, RegistryRequest, RegistryResponse, RouteMiddleware } from '@wharf/core';
+import {
+  jsonResponse,
+  type RegistryAction,
+  type RegistryRequest,
+  type RegistryResponse,
+  type RouteMiddleware,
+} from '@wharf/core';
 import type { KitEnvironment } from '../environment.js';
-import { errorResponse, jsonResponse } from '../responses.js';
+import { errorResponse } from '../responses.js';
 import type { BasicAuthQuirk, BearerAuthQuirk } from './types.js';
 
 interface Grant {

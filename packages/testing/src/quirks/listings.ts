@@ -1,6 +1,7 @@
 import type { RegistryResponse, RouteCall, RouteMiddleware } from '@wharf/core';
+import { jsonResponse } from '@wharf/core';
 import type { KitEnvironment } from '../environment.js';
-import { errorResponse, headerOf, jsonResponse, readAll, setHeader } from '../responses.js';
+import { errorResponse, headerOf, readAll, setHeader } from '../responses.js';
 import type { CatalogQuirk, PaginationQuirk } from './types.js';
 
 const LINK = /^<([^>]*)>;\s*rel="next"$/;

@@ -2,22 +2,13 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { hasTool, type ScratchDir, scratch } from '@wharf/test-utils';
+import { freePort, hasTool, type ScratchDir, scratch } from '@wharf/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestRegistry, type TestRegistry } from '../../src/index.js';
 
 const sha256 = (bytes: Uint8Array | string) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
-}
 
 /** One exchange's observable outcome: status, error code (or body text), and selected headers. */
 interface Outcome {

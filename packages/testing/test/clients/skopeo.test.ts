@@ -13,6 +13,16 @@ describe.skipIf(!hasTool('skopeo'))('skopeo sees the quirks and faults', () => {
   let registry: TestRegistry | undefined;
   const skopeo = (args: string[]) => run('skopeo', args, { env: work.env, timeoutMs: 120_000 });
   const json = async <T>(args: string[]) => JSON.parse((await skopeo(args)).stdout) as T;
+  /** Copies an image from one repository of the test registry to another. */
+  const copyWithin = async (from: string, to: string, extra: string[] = []) =>
+    skopeo([
+      'copy',
+      '--src-tls-verify=false',
+      '--dest-tls-verify=false',
+      ...extra,
+      `docker://${await registry!.host()}/${from}`,
+      `docker://${await registry!.host()}/${to}`,
+    ]);
 
   beforeAll(async () => {
     work = await scratch('wharf-testing-skopeo-');
@@ -95,15 +105,7 @@ describe.skipIf(!hasTool('skopeo'))('skopeo sees the quirks and faults', () => {
     registry = await createTestRegistry({ quirks: 'ecr', images: { 'team/app:v1': {} } });
     const host = await registry.host();
     const copy = (to: string) =>
-      skopeo([
-        'copy',
-        '--src-tls-verify=false',
-        '--dest-tls-verify=false',
-        '--src-creds=ci:secret',
-        '--dest-creds=ci:secret',
-        `docker://${host}/team/app:v1`,
-        `docker://${host}/${to}`,
-      ]);
+      copyWithin('team/app:v1', to, ['--src-creds=ci:secret', '--dest-creds=ci:secret']);
     await expect(copy('team/new:v1')).rejects.toThrow(/does not exist in the registry/);
     registry.createRepository('team/new');
     await copy('team/new:v1');
@@ -173,16 +175,7 @@ describe.skipIf(!hasTool('skopeo'))('skopeo sees the quirks and faults', () => {
 
   it('Harbor: pushes land only in projects', async () => {
     registry = await createTestRegistry({ quirks: 'harbor', images: { 'library/src:v1': {} } });
-    const host = await registry.host();
-    const copy = (to: string) =>
-      skopeo([
-        'copy',
-        '--src-tls-verify=false',
-        '--dest-tls-verify=false',
-        '--dest-creds=ci:secret',
-        `docker://${host}/library/src:v1`,
-        `docker://${host}/${to}`,
-      ]);
+    const copy = (to: string) => copyWithin('library/src:v1', to, ['--dest-creds=ci:secret']);
     await expect(copy('app:v1')).rejects.toThrow(/project name required/);
     await copy('library/app:v1');
     registry.createRepository('team');
@@ -191,14 +184,7 @@ describe.skipIf(!hasTool('skopeo'))('skopeo sees the quirks and faults', () => {
 
   it('zot: refuses the Docker-format manifest; skopeo converts the image to OCI and retries', async () => {
     registry = await createTestRegistry({ quirks: 'zot', images: { 'src:v1': { format: 'docker' } } });
-    const host = await registry.host();
-    await skopeo([
-      'copy',
-      '--src-tls-verify=false',
-      '--dest-tls-verify=false',
-      `docker://${host}/src:v1`,
-      `docker://${host}/dest:v1`,
-    ]);
+    await copyWithin('src:v1', 'dest:v1');
     const puts = registry.requests.filter(
       (r) => r.route === 'manifest' && r.method === 'PUT' && r.repository === 'dest',
     );
