@@ -21,8 +21,8 @@ export function metadataStoreTests(
     it(
       'links blobs per repository',
       use(async ({ storage: { metadata } }) => {
-        const a = content(1).digest;
-        const b = content(1).digest;
+        const a = content(32).digest;
+        const b = content(32).digest;
         await metadata.linkBlob('x/y', a);
         await metadata.linkBlob('x/y', a);
         await metadata.linkBlob('x/y', b);
