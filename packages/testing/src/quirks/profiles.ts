@@ -94,7 +94,8 @@ const ghcr: QuirkProfile = {
   description:
     'Bearer tokens from ghcr.io/token even for anonymous pulls of public packages; no referrers API (tools fall back to the sha256-<hex> tag); blob GETs redirected (307) to pkg-containers.githubusercontent.com.',
   sources: [
-    'https://github.com/openai/tunnel-client/issues/75',
+    'https://github.com/containerd/stargz-snapshotter/pull/167',
+    'https://github.com/buildkite/cleanroom/pull/330',
     'https://github.com/actions/attest-build-provenance/issues/71',
     'https://github.com/tektoncd/chains/pull/1691',
     'https://github.com/opencontainers/distribution-spec/issues/299',
