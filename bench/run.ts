@@ -39,6 +39,7 @@ import {
   type Target,
   WORK,
 } from './lib/targets.js';
+import { benchProxy, type ProxyCheck } from './proxy.js';
 
 const args = new Map(
   process.argv.slice(2).map((arg) => {
@@ -65,6 +66,7 @@ interface Result {
   readonly samples: number[];
 }
 const results = new Map<string, Map<string, Result>>();
+const proxyChecks: ProxyCheck[] = [];
 
 function record(scenario: string, target: string, unit: Unit, samples: Sample[]): void {
   const extraKeys = new Set(samples.flatMap((s) => Object.keys(s.extra ?? {})));
@@ -254,12 +256,19 @@ async function main(): Promise<void> {
         for (const [name, list] of byVariant)
           record(scenario, name, scenario === 'events-push' ? 'MiB/s' : 'req/s', list);
     }
+
+    // 8. Pulls through the pull-through cache, cold and warm, against its upstream (bench/proxy.ts).
+    if (wanted('proxy')) proxyChecks.push(...(await benchProxy({ size: BIG, reps, record })));
   } finally {
     for (const target of stoppers) await target.stop();
     await buckets?.removeAll();
   }
   await report(
-    [...registries.map((t) => t.name), ...(results.has('events-push') ? ['wharf-fs+endpoint'] : [])],
+    [
+      ...registries.map((t) => t.name),
+      ...(results.has('events-push') ? ['wharf-fs+endpoint'] : []),
+      ...(results.has('proxy-cold') ? ['wharf-proxy'] : []),
+    ],
     [...new Set([...baselines.put, ...baselines.get])].map((t) => t.name),
   );
   await rm(WORK, { recursive: true, force: true });
@@ -352,7 +361,7 @@ function checks(names: string[]): Check[] {
         lowerIsBetter: true,
       });
   }
-  return out;
+  return [...out, ...proxyChecks];
 }
 
 async function report(names: string[], raw: string[]): Promise<void> {

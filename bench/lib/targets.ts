@@ -128,7 +128,7 @@ export async function startWharf(
     process.execPath,
     args,
     { HOST: '127.0.0.1', PORT: '0', ...env },
-    /wharf listening on (http:\/\/\S+)/,
+    /wharf listening on (http:\/\/[^\s"]+)/,
     discard ?? (env.WHARF_STORAGE === 'fs' && env.WHARF_ROOT ? layoutDiscarder(env.WHARF_ROOT) : keep),
   );
 }

@@ -1,4 +1,4 @@
-import type { AuthDecision } from '@wharf/core';
+import { type AuthDecision, repositoryGlob } from '@wharf/core';
 import { z } from 'zod';
 import type { PolicyAction } from './scope.js';
 
@@ -71,26 +71,10 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-/** Compiles a repository glob; `{user}` is replaced by the escaped user name. */
+/** Compiles a repository glob; `{user}` is the user name (a glob naming it matches no anonymous caller). */
 function repositoryPattern(glob: string, user: string | undefined): RegExp | undefined {
   if (glob.includes('{user}') && user === undefined) return undefined;
-  let source = '';
-  for (let i = 0; i < glob.length; ) {
-    if (glob.startsWith('**', i)) {
-      source += '.*';
-      i += 2;
-    } else if (glob[i] === '*') {
-      source += '[^/]*';
-      i += 1;
-    } else if (glob.startsWith('{user}', i)) {
-      source += escapeRegExp(user!);
-      i += '{user}'.length;
-    } else {
-      source += escapeRegExp(glob[i]!);
-      i += 1;
-    }
-  }
-  return new RegExp(`^${source}$`);
+  return repositoryGlob(glob, user === undefined ? {} : { '{user}': user });
 }
 
 function userPattern(glob: string): RegExp {

@@ -18,6 +18,8 @@ import {
   type RegistryLimits,
   type RegistryOptions,
 } from './options.js';
+import { resolveUpstreams } from './proxy/config.js';
+import { ProxyServices } from './proxy/services.js';
 import { createMemoryStorage } from './stores/memory/index.js';
 import type { RegistryStorage } from './stores/types.js';
 import { LiveHashers } from './uploads/hashing.js';
@@ -82,11 +84,14 @@ export interface RegistryContext {
   readonly recorder: EventRecorder;
   /** The durable event pipeline, when endpoints are configured. */
   readonly events: EventDispatcher | undefined;
+  /** The pull-through cache, when upstreams are configured. */
+  readonly proxy: ProxyServices | undefined;
 }
 
 /** Resolves `createRegistry` options into a {@link RegistryContext}. */
 export function createContext(options: RegistryOptions): RegistryContext {
   validateRegistryOptions(options);
+  const upstreams = resolveUpstreams(options.upstreams);
   const logger: Logger = resolveLogger(options.logger);
   const observer = options.observer ?? {};
   const clock = options.clock ?? systemClock;
@@ -138,7 +143,11 @@ export function createContext(options: RegistryOptions): RegistryContext {
     });
   }
 
+  let proxy: ProxyServices | undefined;
   const context: RegistryContext = {
+    get proxy() {
+      return proxy;
+    },
     storage,
     observer,
     scopeOf: (request) => scopes.get(request),
@@ -191,5 +200,6 @@ export function createContext(options: RegistryOptions): RegistryContext {
       };
     },
   };
+  if (upstreams.length > 0) proxy = new ProxyServices(context, upstreams);
   return context;
 }

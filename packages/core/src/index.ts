@@ -47,6 +47,7 @@ export {
 } from './events/pipeline.js';
 export { SIGNATURE_HEADER, signBody, verifySignature } from './events/signing.js';
 export type { EventActor, EventContext, EventRequest, EventSource } from './events/types.js';
+export type { CacheEviction } from './gc/cache.js';
 export type { GcOptions, GcProgress, GcReport } from './gc/types.js';
 export { jsonResponse } from './http/response.js';
 export type {
@@ -99,6 +100,17 @@ export type {
   RegistryOptions,
 } from './options.js';
 export { DEFAULT_FEATURES, DEFAULT_LIMITS } from './options.js';
+export type {
+  ProxyCacheEvent,
+  ProxyContentKind,
+  ProxyEvent,
+  UpstreamCacheOptions,
+  UpstreamCredentials,
+  UpstreamCredentialsProvider,
+  UpstreamOptions,
+  UpstreamRequestEvent,
+  UpstreamTimeouts,
+} from './proxy/types.js';
 export { createRegistry, type Registry } from './registry.js';
 export {
   InvalidKeyError,
@@ -145,6 +157,7 @@ export type {
   UploadStore,
 } from './stores/types.js';
 export { collectBytes } from './util/bytes.js';
+export { repositoryGlob } from './util/glob.js';
 export { nodeStreamBody } from './util/node-stream.js';
 export {
   type OptionCheck,

@@ -3,6 +3,7 @@ import type { RouteName } from './http/route.js';
 import type { RegistryResponse } from './http/types.js';
 import type { Logger } from './logging.js';
 import type { RegistryAction } from './options.js';
+import type { ProxyCacheEvent, UpstreamRequestEvent } from './proxy/types.js';
 import type { RegistryStorage } from './stores/types.js';
 
 /** A request as it arrives, before routing. */
@@ -65,6 +66,10 @@ export interface RegistryObserver {
   requestStarted?(event: RequestStartedEvent): void;
   requestFinished?(event: RequestFinishedEvent): void;
   storageOperation?(event: StorageOperationEvent): void;
+  /** A pull of a proxied repository: a cache hit, miss, revalidation, stale answer or error. */
+  proxyCache?(event: ProxyCacheEvent): void;
+  /** A request to an upstream registry, once its body was read (bytes fetched, status, failure). */
+  upstreamRequest?(event: UpstreamRequestEvent): void;
 }
 
 /** Calls an observer hook without letting it affect the request. */

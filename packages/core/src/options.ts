@@ -5,6 +5,7 @@ import type { RouteMiddleware } from './http/route.js';
 import type { RegistryRequest } from './http/types.js';
 import type { Logger } from './logging.js';
 import type { RegistryObserver } from './observe.js';
+import type { UpstreamOptions } from './proxy/types.js';
 import type { RegistryStorage } from './stores/types.js';
 
 export type { RegistryEvent, RegistryEventData, RegistryEventType } from './events/types.js';
@@ -137,6 +138,12 @@ export interface RegistryOptions {
    * moves by hand to age content without waiting.
    */
   clock?: Clock;
+  /**
+   * Upstream registries this registry serves as a pull-through cache, next to its local
+   * repositories: pulls under an upstream's prefix (or with `?ns=` naming its namespace) are
+   * answered from the cache or the upstream. Default: none.
+   */
+  upstreams?: readonly UpstreamOptions[];
 }
 
 /** Default limits. */

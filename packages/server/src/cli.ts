@@ -104,7 +104,14 @@ async function gcCommand(args: readonly string[]): Promise<number> {
     return 1;
   }
   try {
-    const registry = createRegistry({ storage: storage.storage });
+    let registry: ReturnType<typeof createRegistry>;
+    try {
+      // Upstreams too: a collection applies their caches' lifecycles.
+      registry = createRegistry({ storage: storage.storage, upstreams: settings.upstreams });
+    } catch (error) {
+      err(`wharf gc: ${(error as Error).message}`);
+      return 2;
+    }
     return await runGcCommand(registry, parsed.options, process);
   } finally {
     await storage.close();

@@ -1,5 +1,6 @@
 import type { GcReport, RegistryObserver, RequestFinishedEvent } from '@wharf/core';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { createProxyMetrics } from './proxy-metrics.js';
 
 /** Route of a request target, before core has routed it (for the in-flight gauge). */
 function routeOf(url: string): string {
@@ -166,6 +167,7 @@ export function createMetrics(options: MetricsOptions) {
       storage.observe(labels, durationSeconds);
       if (!ok) storageErrors.inc(labels);
     },
+    ...createProxyMetrics(registry),
   };
 
   return {

@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { createRegistry, type RegistryObserver } from '@wharf/core';
+import { createRegistry, type Registry, type RegistryObserver } from '@wharf/core';
 import { type ClientErrorSource, createHandler, handleClientErrors } from '@wharf/http-node';
 import { accessFieldsOf, logAccess } from './access-log.js';
 import { createAuth } from './auth.js';
@@ -72,18 +72,28 @@ export async function serve(
             if (settings.log.accessLog) logAccess(logger, accessFieldsOf(event, prefix));
           },
           storageOperation: metrics?.observer.storageOperation,
+          proxyCache: metrics?.observer.proxyCache,
+          upstreamRequest: metrics?.observer.upstreamRequest,
         }
       : undefined;
 
-  const registry = createRegistry({
-    storage: storage.storage,
-    logger,
-    ...(observer ? { observer } : {}),
-    features: settings.features,
-    limits: settings.limits,
-    redirectExpiresIn: settings.redirectExpiresIn,
-    ...(auth.authorize ? { authorize: auth.authorize } : {}),
-  });
+  let registry: Registry;
+  try {
+    registry = createRegistry({
+      storage: storage.storage,
+      logger,
+      ...(observer ? { observer } : {}),
+      features: settings.features,
+      limits: settings.limits,
+      redirectExpiresIn: settings.redirectExpiresIn,
+      ...(auth.authorize ? { authorize: auth.authorize } : {}),
+      upstreams: settings.upstreams,
+    });
+  } catch (error) {
+    await storage.close();
+    // An option core refuses (an upstream's namespace, say) is a configuration problem.
+    throw new StartError(reason(error), 2);
+  }
   const readiness = createReadiness({
     probe: storage.probe,
     background: settings.health.background,
@@ -154,7 +164,7 @@ export async function serve(
     jobs.push({
       kind: 'uploadpurge',
       interval: purging.interval,
-      options: { gracePeriod: FOREVER, uploadMaxAge, dryRun: purging.dryRun },
+      options: { gracePeriod: FOREVER, uploadMaxAge, dryRun: purging.dryRun, cache: false },
     });
   }
   const stopGc = schedulePeriodicGc(registry, jobs, logger, (kind, report) =>

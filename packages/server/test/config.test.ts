@@ -373,7 +373,7 @@ describe('wharf serve with a bad configuration or a busy port', () => {
       'serve-warn.yml',
       `storage: { inmemory: {} }
 http: { addr: '127.0.0.1:0', secret: s3cr3t-value }
-proxy: { remoteurl: 'https://registry-1.docker.io' }
+validation: { disabled: true }
 `,
     );
     const server = await serveConfig(file);
@@ -382,8 +382,8 @@ proxy: { remoteurl: 'https://registry-1.docker.io' }
       expect(lines).toContainEqual(
         expect.objectContaining({
           level: 'warn',
-          key: 'proxy',
-          msg: 'configuration: pull-through caching is not supported yet: this serves a plain registry',
+          key: 'validation',
+          msg: 'configuration: manifest URL validation is not supported',
         }),
       );
       expect(lines).toContainEqual(expect.objectContaining({ level: 'info', key: 'http.secret' }));

@@ -1,3 +1,5 @@
+import type { ProxyEvent } from '../proxy/types.js';
+
 /**
  * The registry's events: what happened (reported by the request handlers and garbage collection)
  * and the context core attaches to it centrally (id, time, actor, request, source).
@@ -64,7 +66,8 @@ export type RegistryEventData =
       readonly links: readonly string[];
       readonly blobs: number;
       readonly bytesReclaimed: number;
-    };
+    }
+  | ProxyEvent;
 
 /** The kinds of event. */
 export type RegistryEventType = RegistryEventData['type'];

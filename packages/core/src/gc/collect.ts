@@ -4,6 +4,7 @@ import { sweptEvents } from '../events/gc.js';
 import { manifestSubject } from '../oci/manifest.js';
 import { readManifestBytes } from '../stores/helpers.js';
 import type { BlobInfo } from '../stores/types.js';
+import { collectCache } from './cache.js';
 import { markRepository, type RepositoryMark, repositoryNames } from './mark.js';
 import type { GcOptions, GcProgress, GcReport } from './types.js';
 
@@ -91,6 +92,9 @@ export async function collectGarbage(ctx: RegistryContext, options: GcOptions = 
     return marks;
   };
 
+  const cache =
+    options.cache === false ? [] : await collectCache(ctx, { dryRun, now: startedAt.getTime(), check });
+  if (cache.length > 0) progress({ phase: 'cache', done: cache.length, total: cache.length });
   const first = await markAll('mark');
   const stored = new Map<string, BlobInfo>();
   for await (const info of blobs.list()) stored.set(info.digest, info);
@@ -191,6 +195,7 @@ export async function collectGarbage(ctx: RegistryContext, options: GcOptions = 
     },
     deleted,
     bytesReclaimed,
+    cache,
   };
   if (!dryRun) await ctx.recorder.publish(sweptEvents(report).map((event) => ctx.recorder.stamp(event)));
   progress({ phase: 'done', done: 1, total: 1 });

@@ -1,3 +1,5 @@
+import type { CacheEviction } from './cache.js';
+
 /** Options of `registry.gc()`. */
 export interface GcOptions {
   /** Report what would be deleted without deleting anything. Default false. */
@@ -18,11 +20,17 @@ export interface GcOptions {
   readonly onProgress?: (progress: GcProgress) => void;
   /** Stops the collection between steps. */
   readonly signal?: AbortSignal;
+  /**
+   * Apply the pull-through caches' lifecycles first (upstreams' `cache.maxUnusedAge` and
+   * `cache.maxBytes`). Default true.
+   */
+  readonly cache?: boolean;
 }
 
 /** Where a collection is. */
 export interface GcProgress {
   readonly phase:
+    | 'cache'
     | 'mark'
     | 'remark'
     | 'sweep-manifests'
@@ -66,4 +74,9 @@ export interface GcReport {
   };
   /** Bytes of deleted blobs, staged upload data and leftovers (where their size is known). */
   readonly bytesReclaimed: number;
+  /**
+   * Images removed from pull-through caches (upstreams with a `cache` lifecycle) before the
+   * collection, whose bytes it then reclaimed unless something else still uses them.
+   */
+  readonly cache: readonly CacheEviction[];
 }

@@ -1,5 +1,6 @@
 import type { RegistryContext } from '../context.js';
 import { RegistryError } from '../errors.js';
+import { proxyRoute } from '../proxy/handlers.js';
 import type { RouteCall, RouteMiddleware } from './route.js';
 import { createRouter, parseRequestUrl } from './router.js';
 import { ROUTES } from './routes.js';
@@ -56,9 +57,14 @@ export async function dispatch(ctx: RegistryContext, request: RegistryRequest): 
     request,
     query,
   } as RouteCall;
-  return run(ctx.middleware, call, async (current) => {
-    const handle = matched.route.prepare(ctx, current);
-    const user = await ctx.authorize(current.request, action, params.repository);
+  // Pulls of proxied repositories and writes under proxied prefixes (docs/architecture.md,
+  // "Pull-through cache"): a pull runs, and is authorized, as one of the repository it is cached in.
+  const proxied = proxyRoute(ctx, call, () => matched.route.prepare(ctx, call));
+  const effective = proxied?.call ?? call;
+  if (scope) scope.repository = effective.params.repository;
+  return run(ctx.middleware, effective, async (current) => {
+    const handle = proxied ? proxied.prepare() : matched.route.prepare(ctx, current);
+    const user = await ctx.authorize(current.request, action, effective.params.repository);
     if (scope) scope.user = user;
     return handle();
   });

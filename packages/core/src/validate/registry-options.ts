@@ -79,6 +79,8 @@ const OBSERVER: OptionChecks<RegistryObserver> = {
   requestStarted: optionCheck.function,
   requestFinished: optionCheck.function,
   storageOperation: optionCheck.function,
+  proxyCache: optionCheck.function,
+  upstreamRequest: optionCheck.function,
 };
 
 const REGISTRY_OPTIONS: OptionChecks<RegistryOptions> = {
@@ -99,6 +101,8 @@ const REGISTRY_OPTIONS: OptionChecks<RegistryOptions> = {
   middleware: optionCheck.array(optionCheck.function),
   // Endpoints are validated in depth where the event pipeline is built (events/endpoint.ts).
   events: optionCheck.shape({}, { exact: false }),
+  // Upstreams are validated in depth where the pull-through cache is built (proxy/config.ts).
+  upstreams: optionCheck.array(optionCheck.shape({}, { exact: false })),
   // Seven days: the longest any S3 presigned URL may live.
   redirectExpiresIn: optionCheck.integer(1, 7 * 24 * 60 * 60),
   clock: optionCheck.methods(['now'], 'a clock'),

@@ -143,9 +143,14 @@ export const UNSUPPORTED_KEYS: readonly UnsupportedKey[] = [
   },
   { path: 'notifications', severity: 'warning', reason: 'notifications are not supported yet' },
   {
-    path: 'proxy',
-    severity: 'warning',
-    reason: 'pull-through caching is not supported yet: this serves a plain registry',
+    path: 'proxy.exec',
+    severity: 'error',
+    reason: 'credential helpers are not supported: give proxy.username and proxy.password',
+  },
+  {
+    path: 'proxy.cachewritetimeout',
+    severity: 'notice',
+    reason: 'cache writes are bounded by the upstream download’s idle timeout instead',
   },
   { path: 'validation', severity: 'warning', reason: 'manifest URL validation is not supported' },
   { path: 'policy', severity: 'warning', reason: 'repository classes are not supported' },

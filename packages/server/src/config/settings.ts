@@ -1,5 +1,5 @@
 import { type AccessRule, parseRules } from '@wharf/auth';
-import type { RegistryFeatures, RegistryLimits } from '@wharf/core';
+import type { RegistryFeatures, RegistryLimits, UpstreamOptions } from '@wharf/core';
 import type { Config } from './schema.js';
 import { parseBytes, parseDuration } from './units.js';
 
@@ -99,6 +99,8 @@ export interface Settings {
   };
   readonly redirectExpiresIn: number;
   readonly metrics: { readonly repositoryLabels: boolean };
+  /** Pull-through caches: `proxy` (every repository) and `wharf.upstreams`. */
+  readonly upstreams: readonly UpstreamOptions[];
 }
 
 /** A problem found while resolving (a value that is valid alone but not with the others). */
@@ -110,6 +112,81 @@ export interface ResolveProblem {
 const ms = (value: string | number): number => parseDuration(value)!;
 const bytes = (value: string | number | undefined): number | undefined =>
   value === undefined ? undefined : parseBytes(value);
+
+/** Docker Hub's registry answers at hosts other than the one clients name. */
+const DOCKER_HUB_HOSTS = new Set(['registry-1.docker.io', 'index.docker.io', 'registry.hub.docker.com']);
+
+/** The upstreams of `proxy` and `wharf.upstreams`, with problems for clashing namespaces or prefixes. */
+function resolveUpstreams(config: Config, problems: ResolveProblem[]): UpstreamOptions[] {
+  const upstreams: Array<{ path: string; options: UpstreamOptions }> = [];
+  const { proxy } = config;
+  if (proxy) {
+    const host = new URL(proxy.remoteurl).host.toLowerCase();
+    const ttl = ms(proxy.ttl);
+    upstreams.push({
+      path: 'proxy',
+      options: {
+        namespace: DOCKER_HUB_HOSTS.has(host) ? 'docker.io' : host,
+        url: proxy.remoteurl,
+        // distribution's mirror: every repository is the upstream's.
+        prefix: '',
+        ...(proxy.username !== undefined
+          ? { credentials: { username: proxy.username, password: proxy.password ?? '' } }
+          : {}),
+        ...(ttl > 0 ? { cache: { maxUnusedAge: ttl } } : {}),
+      },
+    });
+  }
+  config.wharf.upstreams.forEach((u, i) => {
+    const path = `wharf.upstreams.${i}`;
+    if (u.token !== undefined && u.username !== undefined) {
+      problems.push({ path, message: 'give token or username and password, not both' });
+    }
+    const credentials =
+      u.token !== undefined
+        ? { token: u.token }
+        : u.username !== undefined
+          ? { username: u.username, password: u.password ?? '' }
+          : undefined;
+    upstreams.push({
+      path,
+      options: {
+        namespace: u.namespace,
+        url: u.url,
+        ...(u.prefix === undefined ? {} : { prefix: u.prefix }),
+        ...(credentials ? { credentials } : {}),
+        tagFreshness: ms(u.tagfreshness),
+        ...(u.allow ? { allow: u.allow } : {}),
+        ...(u.deny ? { deny: u.deny } : {}),
+        maxConcurrency: u.maxconcurrency,
+        localOverrides: u.localoverrides,
+        timeouts: {
+          request: ms(u.timeouts.request),
+          revalidate: ms(u.timeouts.revalidate),
+          idle: ms(u.timeouts.idle),
+        },
+        cache: {
+          ...(u.cache.maxunusedage === undefined ? {} : { maxUnusedAge: ms(u.cache.maxunusedage) }),
+          ...(u.cache.maxbytes === undefined ? {} : { maxBytes: bytes(u.cache.maxbytes)! }),
+        },
+        ...(u.spooldirectory === undefined ? {} : { spoolDirectory: u.spooldirectory }),
+      },
+    });
+  });
+  // A request's ns, and a repository name, must each lead to one upstream.
+  upstreams.forEach(({ path, options }, i) => {
+    const earlier = upstreams.slice(0, i);
+    const namespace = options.namespace.toLowerCase();
+    const clash = earlier.find((other) => other.options.namespace.toLowerCase() === namespace);
+    if (clash) problems.push({ path, message: `namespace ${namespace} is also ${clash.path}'s` });
+    const prefix = options.prefix ?? `${namespace}/`;
+    const same = earlier.find(
+      (other) => (other.options.prefix ?? `${other.options.namespace.toLowerCase()}/`) === prefix,
+    );
+    if (same) problems.push({ path, message: `prefix ${JSON.stringify(prefix)} is also ${same.path}'s` });
+  });
+  return upstreams.map((u) => u.options);
+}
 
 /** Parses `host:port`, `:port`, `[v6]:port`. */
 export function parseListenAddress(addr: string, net: 'tcp' | 'unix'): ListenAddress | undefined {
@@ -254,6 +331,7 @@ export function resolveSettings(config: Config): { settings?: Settings; problems
   } catch (error) {
     problems.push({ path: 'wharf.auth.rules', message: (error as Error).message });
   }
+  const upstreams = resolveUpstreams(config, problems);
   if (problems.length > 0 || !listen || !storageSettings) return { problems };
   const headers: Record<string, string[]> = {};
   for (const [name, value] of Object.entries(http.headers ?? {})) headers[name] = [value].flat();
@@ -317,12 +395,19 @@ export function resolveSettings(config: Config): { settings?: Settings; problems
       },
       limits,
       gc: {
-        interval: wharf.gc.interval === undefined ? undefined : ms(wharf.gc.interval),
+        // distribution's proxy expires content by itself: collect hourly unless told otherwise.
+        interval:
+          wharf.gc.interval !== undefined
+            ? ms(wharf.gc.interval)
+            : config.proxy && ms(config.proxy.ttl) > 0
+              ? 3_600_000
+              : undefined,
         gracePeriod: ms(wharf.gc.graceperiod),
         deleteUntagged: wharf.gc.deleteuntagged,
       },
       redirectExpiresIn: Math.max(1, Math.round(ms(wharf.redirectexpiry) / 1000)),
       metrics: { repositoryLabels: wharf.metrics.repositorylabels },
+      upstreams,
     },
   };
 }

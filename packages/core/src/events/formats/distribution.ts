@@ -36,7 +36,10 @@ export interface DistributionEvent {
   readonly source: { readonly addr?: string; readonly instanceID?: string };
 }
 
-/** distribution's action for an event, or `undefined` when distribution has none (a GC summary). */
+/**
+ * distribution's action for an event, or `undefined` when distribution has none (a GC summary, the
+ * pull-through cache's own events: its pulls are reported as pulls).
+ */
 export function distributionAction(event: RegistryEvent): DistributionEvent['action'] | undefined {
   switch (event.type) {
     case 'blob.pushed':
@@ -49,6 +52,9 @@ export function distributionAction(event: RegistryEvent): DistributionEvent['act
       return 'mount';
     case 'gc.swept':
       return event.repository === undefined ? undefined : 'delete';
+    case 'proxy.cached':
+    case 'proxy.failed':
+      return undefined;
     default:
       return 'delete';
   }
@@ -155,6 +161,9 @@ export function toDistributionEvents(event: RegistryEvent, baseUrl?: string): Di
       const repository = event.repository;
       return [...event.manifests, ...event.links].map((digest, index) => one({ digest, repository }, index));
     }
+    case 'proxy.cached':
+    case 'proxy.failed':
+      return [];
   }
 }
 

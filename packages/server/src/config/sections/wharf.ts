@@ -115,6 +115,74 @@ const gc = z
   })
   .prefault({});
 
+const upstream = z.strictObject({
+  namespace: z
+    .string()
+    .min(1)
+    .describe(
+      'The registry host clients name (`docker.io`, `ghcr.io`): what a mirror request’s `?ns=` selects.',
+    ),
+  url: z.url().describe('The upstream’s base URL (`https://registry-1.docker.io`).'),
+  prefix: z
+    .string()
+    .optional()
+    .describe(
+      'Repositories under this prefix are the upstream’s, without it (`hub/`: `hub/library/alpine` is `library/alpine`). Default: the namespace and `/`; `""` for every repository.',
+    ),
+  username: z.string().optional().describe('User name at the upstream (with `password`).'),
+  password: z
+    .string()
+    .optional()
+    .meta({ secret: true })
+    .describe('Password or access token at the upstream.'),
+  token: z
+    .string()
+    .optional()
+    .meta({ secret: true })
+    .describe('A bearer token sent as it is, instead of `username` and `password`.'),
+  tagfreshness: duration()
+    .default('1m')
+    .describe('How long a cached tag is served before the upstream is asked again.'),
+  allow: z
+    .array(z.string())
+    .optional()
+    .describe('Upstream repositories that may be pulled (globs: `*`, `**`). Default all.'),
+  deny: z.array(z.string()).optional().describe('Upstream repositories that may not be pulled.'),
+  maxconcurrency: z
+    .number()
+    .int()
+    .positive()
+    .default(16)
+    .describe('Most requests in flight to the upstream.'),
+  localoverrides: z
+    .boolean()
+    .default(false)
+    .describe('Accept pushes under the prefix; pushed tags are served instead of the upstream’s.'),
+  timeouts: z
+    .strictObject({
+      request: duration().default('30s').describe('Until the upstream’s response headers.'),
+      revalidate: duration()
+        .default('3s')
+        .describe('How long a cached tag waits for the upstream before it is served stale.'),
+      idle: duration().default('60s').describe('Longest pause in an upstream body.'),
+    })
+    .prefault({}),
+  cache: z
+    .strictObject({
+      maxunusedage: duration()
+        .optional()
+        .describe('Cached images not pulled for this long are removed by garbage collection.'),
+      maxbytes: byteSize()
+        .optional()
+        .describe('Beyond this, garbage collection removes the least recently pulled cached images.'),
+    })
+    .prefault({}),
+  spooldirectory: z
+    .string()
+    .optional()
+    .describe('Where cold blobs are spooled while they stream. Default: the system’s temporary directory.'),
+});
+
 /** `wharf`: what distribution has no word for. */
 export const wharfSection = z
   .strictObject({
@@ -123,6 +191,12 @@ export const wharfSection = z
     limits,
     gc,
     redirectexpiry: duration().default('15m').describe('Lifetime of presigned redirect URLs (S3).'),
+    upstreams: z
+      .array(upstream)
+      .default([])
+      .describe(
+        'Registries served as pull-through caches next to the local repositories (see “Pull-through cache”).',
+      ),
     metrics: z
       .strictObject({
         repositorylabels: z

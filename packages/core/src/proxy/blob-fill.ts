@@ -1,0 +1,165 @@
+import { createHasher } from '../hashing/hasher.js';
+import type { ParsedDigest } from '../oci/digest.js';
+import type { UpstreamResponse } from './client.js';
+import { UpstreamError } from './errors.js';
+import type { ProxyServices, ProxyTarget } from './services.js';
+import { Spool, type SpoolReadOptions } from './spool.js';
+
+/** What the upstream said about a blob it is sending. */
+export interface FillStart {
+  /** From `Content-Length`, when the upstream sent one. */
+  readonly size: number | undefined;
+}
+
+/**
+ * One download of a blob from an upstream, shared by every request for it in this process
+ * (docs/architecture.md, "Pull-through cache"): the body is verified as it is spooled, clients
+ * follow the spool, and storage receives it through `BlobStore.put` like a push, so it becomes
+ * visible only complete and verified. Clients come and go without affecting the download.
+ */
+export class BlobFill {
+  readonly digest: string;
+  /** Resolves once the upstream answered; rejects with its failure (nothing is stored then). */
+  readonly started: Promise<FillStart>;
+  /** Resolves whether the blob was stored, once the download and the store write are over. */
+  readonly settled: Promise<boolean>;
+  #spool: Spool | undefined;
+
+  /** `done` runs once no new reader may join (before the spool is let go). */
+  constructor(services: ProxyServices, target: ProxyTarget, parsed: ParsedDigest, done: () => void) {
+    this.digest = parsed.digest;
+    const opened = this.#open(services, target);
+    this.started = opened.then(({ size }) => ({ size }));
+    this.settled = opened.then(
+      (response) => this.#run(services, target, parsed, response, done),
+      () => {
+        done();
+        return false;
+      },
+    );
+  }
+
+  async #open(
+    services: ProxyServices,
+    target: ProxyTarget,
+  ): Promise<UpstreamResponse & { size: number | undefined }> {
+    const { client } = target.upstream;
+    const response = await client.request({
+      method: 'GET',
+      path: `/v2/${target.remote}/blobs/${this.digest}`,
+      remote: target.remote,
+      kind: 'blob',
+    });
+    const declared = Number(response.headers['content-length']);
+    const size = Number.isSafeInteger(declared) && declared >= 0 ? declared : undefined;
+    try {
+      if (size !== undefined && size > services.ctx.limits.blobMaxBytes) {
+        throw new UpstreamError(
+          client.config.namespace,
+          'invalid',
+          `the blob is larger than the configured limit (${size} bytes)`,
+        );
+      }
+      this.#spool = await Spool.create(client.config.spoolDirectory, size);
+    } catch (error) {
+      response.body.dispose();
+      throw error;
+    }
+    return { ...response, size };
+  }
+
+  /** Follows the download from `options.offset`; only after {@link started} resolved. */
+  read(options: SpoolReadOptions): AsyncIterable<Uint8Array> {
+    if (!this.#spool) throw new Error('the fill has not started');
+    return this.#spool.read(options);
+  }
+
+  async #run(
+    services: ProxyServices,
+    target: ProxyTarget,
+    parsed: ParsedDigest,
+    response: UpstreamResponse & { size: number | undefined },
+    done: () => void,
+  ): Promise<boolean> {
+    const spool = this.#spool!;
+    const { ctx } = services;
+    const namespace = target.upstream.client.config.namespace;
+    // Storage reads the spool like any client and sees its end only once the download verified.
+    const stored = ctx.storage.blobs
+      .put(this.digest, spool.read(), response.size === undefined ? {} : { size: response.size })
+      .then(
+        () => true,
+        (error: unknown) => {
+          if (!(error instanceof UpstreamError)) {
+            ctx.logger.error(
+              { err: error, digest: this.digest, upstream: namespace },
+              'storing a cached blob failed',
+            );
+          }
+          return false;
+        },
+      );
+    try {
+      const hasher = await createHasher(parsed.algorithm);
+      const max = Math.min(response.size ?? Number.POSITIVE_INFINITY, ctx.limits.blobMaxBytes);
+      for await (const chunk of response.body) {
+        if (spool.written + chunk.byteLength > max) {
+          response.body.dispose();
+          throw new UpstreamError(namespace, 'invalid', `sent more than ${max} bytes for ${this.digest}`);
+        }
+        hasher.update(chunk);
+        await spool.write(chunk);
+      }
+      if (response.size !== undefined && spool.written !== response.size) {
+        throw new UpstreamError(
+          namespace,
+          'invalid',
+          `sent ${spool.written} of ${response.size} bytes of ${this.digest}`,
+        );
+      }
+      const computed = hasher.digest();
+      if (computed !== this.digest) {
+        throw new UpstreamError(
+          namespace,
+          'invalid',
+          `sent content with digest ${computed} for ${this.digest}`,
+        );
+      }
+      await spool.finish();
+    } catch (error) {
+      const failure =
+        error instanceof UpstreamError
+          ? error
+          : new UpstreamError(namespace, 'invalid', `the download failed (${(error as Error)?.message})`, {
+              cause: error,
+            });
+      ctx.logger.warn(
+        { err: failure, digest: this.digest, upstream: namespace },
+        'a blob download from an upstream failed',
+      );
+      spool.fail(failure);
+    }
+    try {
+      if (!(await stored)) return false;
+      await ctx.storage.metadata.linkBlob(target.local, this.digest);
+      ctx.emit({
+        type: 'proxy.cached',
+        upstream: namespace,
+        repository: target.local,
+        kind: 'blob',
+        digest: this.digest,
+        size: spool.written,
+      });
+      return true;
+    } catch (error) {
+      ctx.logger.error(
+        { err: error, digest: this.digest, upstream: namespace },
+        'linking a cached blob failed',
+      );
+      return false;
+    } finally {
+      done();
+      spool.release();
+    }
+  }
+}

@@ -1,0 +1,14 @@
+import { createRegistry, type Registry, type RegistryOptions, type RegistryStorage } from '@wharf/core';
+
+/** A registry with upstreams, answering in process. */
+export interface Proxied {
+  readonly registry: Registry;
+  readonly storage: RegistryStorage;
+  fetch(path: string, init?: RequestInit): Promise<Response>;
+}
+
+/** A registry with these options (silent unless given a logger); `fetch` takes a path (`/v2/…`). */
+export function proxied(options: RegistryOptions): Proxied {
+  const registry = createRegistry({ logger: {}, ...options });
+  return { registry, storage: registry.storage, fetch: (path, init) => registry.fetch(path, init) };
+}
