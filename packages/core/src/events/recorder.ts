@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Clock } from '../clock.js';
 import type { RegistryRequest } from '../http/types.js';
 import type { Logger } from '../logging.js';
 import { readManifestBytes } from '../stores/helpers.js';
@@ -28,6 +29,8 @@ export interface RecorderSettings {
   readonly blobs: BlobStore;
   readonly manifestMaxBytes: number;
   readonly logger: Logger;
+  /** Dates events (`RegistryOptions.clock`). */
+  readonly clock: Clock;
 }
 
 /** Attaches context to events and hands them to the outbox and the in-process subscriber. */
@@ -50,7 +53,7 @@ export class EventRecorder {
     return {
       ...data,
       id: randomUUID(),
-      timestamp: new Date().toISOString(),
+      timestamp: new Date(this.#settings.clock.now()).toISOString(),
       actor: origin?.user === undefined ? {} : { name: origin.user },
       ...(origin && request
         ? {
