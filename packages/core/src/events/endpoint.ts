@@ -2,6 +2,7 @@ import { OptionsError } from '../errors.js';
 import { eventFilter } from './filters.js';
 import { cloudEventsBody } from './formats/cloudevents.js';
 import { distributionEnvelope } from './formats/distribution.js';
+import { httpSender } from './http.js';
 import type { EventDelivery, EventEndpoint, EventFormat, EventTransport } from './options.js';
 import { SIGNATURE_HEADER, signBody } from './signing.js';
 import type { RegistryEvent } from './types.js';
@@ -25,6 +26,8 @@ export interface ResolvedEndpoint {
   send(events: readonly RegistryEvent[], attempt: number, signal: AbortSignal): Promise<void>;
   /** The retry delay after `attempts` failed attempts. */
   delay(attempts: number): number;
+  /** Releases what sending holds (kept-alive connections). */
+  close(): void;
 }
 
 function positive(factory: string, option: string, value: number | undefined, fallback: number): number {
@@ -40,17 +43,6 @@ function integer(factory: string, option: string, value: number | undefined, fal
   return n;
 }
 
-/** POSTs the body; any 2xx or 3xx answer is acceptance, as with distribution. */
-function httpTransport(url: string): EventTransport {
-  return async ({ body, headers, signal }) => {
-    const response = await fetch(url, { method: 'POST', body, headers, signal, redirect: 'manual' });
-    await response.body?.cancel().catch(() => undefined);
-    if (response.status < 200 || response.status >= 400) {
-      throw new Error(`${url} answered ${response.status}`);
-    }
-  };
-}
-
 /** Validates an endpoint's options and applies defaults (throws {@link OptionsError}). */
 export function resolveEndpoint(
   endpoint: EventEndpoint,
@@ -64,7 +56,6 @@ export function resolveEndpoint(
   if ((endpoint.url === undefined) === (endpoint.transport === undefined)) {
     throw new OptionsError(factory, at('url'), 'or a transport is required (exactly one of them)');
   }
-  let transport = endpoint.transport;
   if (endpoint.url !== undefined) {
     let parsed: URL | undefined;
     try {
@@ -75,7 +66,6 @@ export function resolveEndpoint(
     if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
       throw new OptionsError(factory, at('url'), 'must be an http or https URL');
     }
-    transport = httpTransport(endpoint.url);
   }
   const format = endpoint.format ?? 'distribution';
   if (format !== 'distribution' && format !== 'cloudevents') {
@@ -94,17 +84,22 @@ export function resolveEndpoint(
     extraHeaders[name] = typeof value === 'string' ? value : value.join(', ');
   }
   const name = endpoint.name;
-  const send = transport!;
+  const concurrency = integer(factory, at('concurrency'), endpoint.concurrency, 4);
+  const timeout = positive(factory, at('timeout'), endpoint.timeout, 5000);
+  const threshold = integer(factory, at('threshold'), endpoint.threshold, 10);
+  const maxAttempts = integer(factory, at('maxAttempts'), endpoint.maxAttempts, 30);
+  const sender = endpoint.url === undefined ? undefined : httpSender(endpoint.url, concurrency);
+  const send: EventTransport = sender?.send ?? endpoint.transport!;
   return {
     name,
     format,
-    timeout: positive(factory, at('timeout'), endpoint.timeout, 5000),
-    threshold: integer(factory, at('threshold'), endpoint.threshold, 10),
+    timeout,
+    threshold,
     backoff,
     maxBackoff,
-    maxAttempts: integer(factory, at('maxAttempts'), endpoint.maxAttempts, 30),
+    maxAttempts,
     ordered: (endpoint.ordering ?? 'repository') === 'repository',
-    concurrency: integer(factory, at('concurrency'), endpoint.concurrency, 4),
+    concurrency,
     wants: eventFilter(endpoint),
     delay: (attempts) => Math.min(maxBackoff, backoff * 2 ** Math.max(0, attempts - 1)),
     async send(events, attempt, signal) {
@@ -123,5 +118,6 @@ export function resolveEndpoint(
       const delivery: EventDelivery = { endpoint: name, events, body, headers, attempt, signal };
       await send(delivery);
     },
+    close: () => sender?.close(),
   };
 }

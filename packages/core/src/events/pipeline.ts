@@ -150,8 +150,7 @@ export function buildDispatcher(
     close: () => dispatcher.close(),
     async record(events) {
       if (events.length === 0 || endpoints.length === 0) return;
-      await outbox.append(events);
-      dispatcher.wake();
+      dispatcher.recorded(await outbox.append(events));
     },
     async pending() {
       const keys = await outbox.listAll('queue');
@@ -198,10 +197,9 @@ export function buildDispatcher(
     async replay(endpoint, key) {
       const found = await letters(endpoint, key);
       for (const letter of found) {
-        await outbox.appendFor(letter.events, [endpoint]);
+        await dispatcher.requeued(await outbox.appendFor(letter.events, [endpoint]));
         await outbox.discardDeadLetter(endpoint, letter.key);
       }
-      if (found.length > 0) dispatcher.wake();
       return found.length;
     },
     async discard(endpoint, key) {
