@@ -8,6 +8,8 @@ const USAGE = `usage: wharf [command] [config.yml]
 
   serve [config.yml]           serve the registry (the default command)
   gc [config.yml] [options]    collect garbage once, then exit (wharf gc --help)
+  events <list|replay|discard> [config.yml] [options]
+                               notifications not delivered yet (wharf events --help)
   config check <config.yml>    report every problem of a configuration file
   config print [config.yml]    print the effective configuration (secrets redacted)
   config reference             print the settings reference (Markdown)
@@ -111,6 +113,53 @@ async function gcCommand(args: readonly string[]): Promise<number> {
   }
 }
 
+async function eventsCommand(args: readonly string[]): Promise<number> {
+  const { parseEventsArguments, runEventsCommand, EVENTS_USAGE } = await import('./events/command.js');
+  if (args.length === 0 || args.includes('--help') || args.includes('-h')) {
+    out(EVENTS_USAGE);
+    return args.length === 0 ? 2 : 0;
+  }
+  const parsed = parseEventsArguments(args);
+  if ('error' in parsed) {
+    err(`wharf events: ${parsed.error}`);
+    err(EVENTS_USAGE);
+    return 2;
+  }
+  const loaded = await load(parsed.file);
+  if (!loaded) return 2;
+  const { settings } = loaded;
+  if (!settings.events) {
+    err('wharf events: no notification endpoint is configured (notifications.endpoints)');
+    return 2;
+  }
+  const [{ createEventDispatcher }, { createStorage }] = await Promise.all([
+    import('@wharf/core'),
+    import('./storage/index.js'),
+  ]);
+  let storage: Awaited<ReturnType<typeof createStorage>>;
+  try {
+    storage = await createStorage(settings.storage);
+  } catch (error) {
+    err(`wharf events: storage: ${(error as Error).message}`);
+    return 1;
+  }
+  try {
+    const store = storage.storage.events;
+    if (!store) {
+      err(`wharf events: the ${settings.storage.driver} storage keeps no outbox`);
+      return 2;
+    }
+    const events = createEventDispatcher({ ...settings.events, store, autoStart: false });
+    try {
+      return await runEventsCommand(events, parsed, out, err);
+    } finally {
+      await events.close();
+    }
+  } finally {
+    await storage.close();
+  }
+}
+
 async function serveCommand(args: readonly string[]): Promise<number | undefined> {
   const { file } = fileArgument(args);
   const loaded = await load(file);
@@ -148,6 +197,8 @@ async function main(argv: readonly string[]): Promise<number | undefined> {
       return configCommand(args);
     case 'gc':
       return gcCommand(args);
+    case 'events':
+      return eventsCommand(args);
     case 'serve':
       return serveCommand(args);
     case undefined:

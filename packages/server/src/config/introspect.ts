@@ -103,6 +103,10 @@ export function settingsOf(schema: ZodType, prefix = ''): SettingInfo[] {
       section: isSection,
     });
     if (isSection) out.push(...settingsOf(info.schema, path));
+    // A list of sections (notifications.endpoints): the keys of each item, as `path[].key`.
+    const element =
+      defOf(info.schema).type === 'array' ? unwrap(defOf(info.schema).element!).schema : undefined;
+    if (element && defOf(element).type === 'object') out.push(...settingsOf(element, `${path}[]`));
   }
   return out;
 }
