@@ -2,6 +2,7 @@
 import { formatProblem, type LoadedConfig, loadConfig } from './config/load.js';
 import { settingsReference } from './config/reference.js';
 import type { Settings } from './config/settings.js';
+import type { ServerStorage } from './storage/index.js';
 import { VERSION } from './version.js';
 
 const USAGE = `usage: wharf [command] [config.yml]
@@ -94,20 +95,28 @@ async function gcCommand(args: readonly string[]): Promise<number> {
     err(GC_USAGE);
     return 2;
   }
-  const [{ createRegistry }, { createStorage }] = await Promise.all([
-    import('@wharf/core'),
-    import('./storage/index.js'),
-  ]);
-  let storage: Awaited<ReturnType<typeof createStorage>>;
+  const { createRegistry } = await import('@wharf/core');
+  return withStorage('gc', settings, (storage) =>
+    runGcCommand(createRegistry({ storage: storage.storage }), parsed.options, process),
+  );
+}
+
+/** Opens the configured storage for a one-off command, runs it, and closes the storage. */
+async function withStorage(
+  command: string,
+  settings: Settings,
+  run: (storage: ServerStorage) => Promise<number>,
+): Promise<number> {
+  const { createStorage } = await import('./storage/index.js');
+  let storage: ServerStorage;
   try {
     storage = await createStorage(settings.storage);
   } catch (error) {
-    err(`wharf gc: storage: ${(error as Error).message}`);
+    err(`wharf ${command}: storage: ${(error as Error).message}`);
     return 1;
   }
   try {
-    const registry = createRegistry({ storage: storage.storage });
-    return await runGcCommand(registry, parsed.options, process);
+    return await run(storage);
   } finally {
     await storage.close();
   }
@@ -132,32 +141,21 @@ async function eventsCommand(args: readonly string[]): Promise<number> {
     err('wharf events: no notification endpoint is configured (notifications.endpoints)');
     return 2;
   }
-  const [{ createEventDispatcher }, { createStorage }] = await Promise.all([
-    import('@wharf/core'),
-    import('./storage/index.js'),
-  ]);
-  let storage: Awaited<ReturnType<typeof createStorage>>;
-  try {
-    storage = await createStorage(settings.storage);
-  } catch (error) {
-    err(`wharf events: storage: ${(error as Error).message}`);
-    return 1;
-  }
-  try {
+  const { createEventDispatcher } = await import('@wharf/core');
+  const options = settings.events;
+  return withStorage('events', settings, async (storage) => {
     const store = storage.storage.events;
     if (!store) {
       err(`wharf events: the ${settings.storage.driver} storage keeps no outbox`);
       return 2;
     }
-    const events = createEventDispatcher({ ...settings.events, store, autoStart: false });
+    const events = createEventDispatcher({ ...options, store, autoStart: false });
     try {
       return await runEventsCommand(events, parsed, out, err);
     } finally {
       await events.close();
     }
-  } finally {
-    await storage.close();
-  }
+  });
 }
 
 async function serveCommand(args: readonly string[]): Promise<number | undefined> {

@@ -62,6 +62,18 @@ function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** One finished attempt: what was attempted, by whom, and how it went. */
+interface Attempted {
+  readonly state: EndpointState;
+  readonly entry: OutboxEntry;
+  readonly events: readonly RegistryEvent[];
+  /** 1 for the first attempt. */
+  readonly attempt: number;
+  readonly outcome: Outcome;
+  /** This process's record of the entry at the endpoint. */
+  readonly progress: Progress;
+}
+
 /** How one attempt went. */
 interface Outcome {
   /** Why it failed; `undefined` when delivered. */
@@ -352,8 +364,9 @@ export class Dispatcher {
       await this.#settings.outbox.putLease(state.endpoint.name, entry.key, 0, lease, true);
       return;
     }
-    if (outcome.error === undefined) await this.#delivered(state, entry, events, 1, outcome, progress);
-    else await this.#failed(state, entry, events, 1, outcome, progress, 0, true);
+    const attempted: Attempted = { state, entry, events, attempt: 1, outcome, progress };
+    if (outcome.error === undefined) await this.#delivered(attempted);
+    else await this.#failed(attempted, 0, true);
   }
 
   /** Takes the next lease generation of an entry and, when it won it, attempts one delivery. */
@@ -401,11 +414,9 @@ export class Dispatcher {
       await outbox.putLease(name, key, next, { ...lease, until: Date.now() }, false);
       return;
     }
-    if (outcome.error === undefined) {
-      await this.#delivered(state, entry, events, attempts + 1, outcome, progress);
-    } else {
-      await this.#failed(state, entry, events, attempts + 1, outcome, progress, next, false);
-    }
+    const attempted: Attempted = { state, entry, events, attempt: attempts + 1, outcome, progress };
+    if (outcome.error === undefined) await this.#delivered(attempted);
+    else await this.#failed(attempted, next, false);
   }
 
   /** One delivery, bounded by the endpoint's timeout and by the dispatcher stopping. */
@@ -424,14 +435,7 @@ export class Dispatcher {
     }
   }
 
-  #report(
-    state: EndpointState,
-    entry: OutboxEntry,
-    events: readonly RegistryEvent[],
-    attempt: number,
-    outcome: Outcome,
-    result: DeliveryReport['outcome'],
-  ): void {
+  #report({ state, entry, events, attempt, outcome }: Attempted, result: DeliveryReport['outcome']): void {
     try {
       this.#settings.onDelivery?.({
         endpoint: state.endpoint.name,
@@ -448,19 +452,13 @@ export class Dispatcher {
   }
 
   /** Settles a delivered entry: removes it when it was the last endpoint's, else marks it done. */
-  async #delivered(
-    state: EndpointState,
-    entry: OutboxEntry,
-    events: readonly RegistryEvent[],
-    attempt: number,
-    outcome: Outcome,
-    progress: Progress,
-  ): Promise<void> {
+  async #delivered(attempted: Attempted): Promise<void> {
+    const { state, entry, progress } = attempted;
     progress.settled = true;
     state.delivered++;
     state.consecutiveFailures = 0;
     state.pausedUntil = 0;
-    this.#report(state, entry, events, attempt, outcome, 'delivered');
+    this.#report(attempted, 'delivered');
     if (this.#view.finished(entry)) {
       await this.#remove([entry.key]);
     } else {
@@ -474,16 +472,8 @@ export class Dispatcher {
    * A failed attempt: dead-letters the entry after `maxAttempts`, otherwise writes lease
    * `generation` (`create`: only if nobody took it) with the time of the retry.
    */
-  async #failed(
-    state: EndpointState,
-    entry: OutboxEntry,
-    events: readonly RegistryEvent[],
-    attempt: number,
-    outcome: Outcome,
-    progress: Progress,
-    generation: number,
-    create: boolean,
-  ): Promise<void> {
+  async #failed(attempted: Attempted, generation: number, create: boolean): Promise<void> {
+    const { state, entry, events, attempt, outcome, progress } = attempted;
     const { outbox, owner, logger } = this.#settings;
     const { endpoint } = state;
     const error = outcome.error ?? 'failed';
@@ -506,7 +496,7 @@ export class Dispatcher {
       progress.settled = true;
       state.deadLettered++;
       logger.error(fields, 'event batch dead-lettered');
-      this.#report(state, entry, events, attempt, outcome, 'dead-lettered');
+      this.#report(attempted, 'dead-lettered');
       return;
     }
     const retry: LeaseRecord = {
@@ -520,6 +510,6 @@ export class Dispatcher {
     progress.lease = retry;
     this.#wakeAt(retry.until);
     logger.warn(fields, 'event delivery failed; will retry');
-    this.#report(state, entry, events, attempt, outcome, 'failed');
+    this.#report(attempted, 'failed');
   }
 }
