@@ -11,9 +11,11 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { benchEvents } from './events.js';
-import { send } from './lib/http.js';
-import { removeBucket, s3Discarder } from './lib/s3.js';
+import { send, sha256 } from './lib/http.js';
+import { BenchBuckets, s3Endpoint } from './lib/s3.js';
 import {
+  pushMonolithic,
+  pushRaw,
   type Sample,
   scenarioChunked,
   scenarioLoad,
@@ -30,7 +32,8 @@ import { MiB, median } from './lib/stats.js';
 import {
   hasDistribution,
   ROOT,
-  startDistribution,
+  startDistributionFs,
+  startDistributionS3,
   startRaw,
   startWharf,
   type Target,
@@ -81,12 +84,32 @@ function record(scenario: string, target: string, unit: Unit, samples: Sample[])
     .map(([k, v]) => `${k}=${v.toFixed(2)}`)
     .join(' ');
   console.log(
-    `  ${scenario.padEnd(14)} ${target.padEnd(14)} ${result.value.toFixed(1).padStart(9)} ${unit.padEnd(7)} cpu ${result.cpu.toFixed(2)}s ${detail}`,
+    `  ${scenario.padEnd(14)} ${target.padEnd(16)} ${result.value.toFixed(1).padStart(9)} ${unit.padEnd(7)} cpu ${result.cpu.toFixed(2)}s ${detail}`,
   );
 }
 
 function wanted(scenario: string): boolean {
   return !only || only.includes(scenario);
+}
+
+/**
+ * Runs `sample` `reps` times for every target, the targets in one order on even repetitions and in
+ * the reverse order on odd ones: whoever runs second pays for the first's write-back and cache
+ * pressure, so each pair is measured in both orders. Records the medians.
+ */
+async function measureAll(
+  scenario: string,
+  unit: Unit,
+  targets: readonly Target[],
+  sample: (target: Target, rep: number) => Promise<Sample>,
+): Promise<void> {
+  if (!wanted(scenario) || targets.length === 0) return;
+  const samples = new Map<string, Sample[]>(targets.map((t) => [t.name, []]));
+  for (let rep = 0; rep < reps; rep++) {
+    const order = rep % 2 === 0 ? targets : [...targets].reverse();
+    for (const target of order) samples.get(target.name)!.push(await sample(target, rep));
+  }
+  for (const target of targets) record(scenario, target.name, unit, samples.get(target.name)!);
 }
 
 async function main(): Promise<void> {
@@ -97,160 +120,132 @@ async function main(): Promise<void> {
   );
 
   const registries: Target[] = [];
+  const baselines: { get: Target[]; put: Target[] } = { get: [], put: [] };
   const stoppers: Target[] = [];
   const want = (name: string) => !onlyTargets || onlyTargets.includes(name);
-  let bucket: string | undefined;
-  let s3: ReturnType<typeof s3Discarder> | undefined;
+  const s3 = s3Endpoint();
+  const buckets = s3 ? new BenchBuckets() : undefined;
+  const start = async (name: string, launch: () => Promise<Target>, into: Target[] = registries) => {
+    if (!want(name)) return;
+    try {
+      const target = await launch();
+      into.push(target);
+      stoppers.push(target);
+    } catch (error) {
+      console.log(`  (${name} unavailable: ${(error as Error).message.split('\n')[0]})`);
+    }
+  };
   try {
-    if (want('wharf-fs')) {
-      try {
-        registries.push(
-          await startWharf('wharf-fs', { WHARF_STORAGE: 'fs', WHARF_ROOT: join(WORK, 'wharf-fs') }),
+    await start('wharf-fs', () =>
+      startWharf('wharf-fs', { WHARF_STORAGE: 'fs', WHARF_ROOT: join(WORK, 'wharf-fs') }),
+    );
+    if (s3 && buckets) {
+      await start('wharf-s3', async () => {
+        const bucket = await buckets.create('wharf');
+        return startWharf(
+          'wharf-s3',
+          { WHARF_STORAGE: 's3', S3_BUCKET: bucket, S3_PREFIX: '' },
+          buckets.blobDiscarder(bucket),
         );
-      } catch (error) {
-        console.log(`  (wharf-fs unavailable: ${(error as Error).message.split('\n')[0]})`);
+      });
+    }
+    if (args.has('memory') || registries.length === 0)
+      await start('wharf-memory', () => startWharf('wharf-memory', { WHARF_STORAGE: 'memory' }));
+    if (hasDistribution()) {
+      await start('distribution-fs', () => startDistributionFs(join(WORK, 'distribution-fs', 'root')));
+      if (s3 && buckets) {
+        await start('distribution-s3', async () => {
+          const bucket = await buckets.create('distribution');
+          return startDistributionS3(
+            join(WORK, 'distribution-s3'),
+            s3,
+            bucket,
+            buckets.blobDiscarder(bucket),
+          );
+        });
       }
     }
-    if (want('wharf-s3') && process.env.S3_ENDPOINT) {
-      bucket = `wharf-bench-${Date.now()}`;
-      s3 = s3Discarder(bucket);
-      registries.push(
-        await startWharf('wharf-s3', { WHARF_STORAGE: 's3', S3_BUCKET: bucket, S3_PREFIX: '' }, s3.discard),
-      );
-    }
-    if (want('wharf-memory') && (args.has('memory') || registries.length === 0)) {
-      registries.push(await startWharf('wharf-memory', { WHARF_STORAGE: 'memory' }));
-    }
-    if (want('distribution') && hasDistribution())
-      registries.push(await startDistribution(join(WORK, 'distribution', 'root')));
-    stoppers.push(...registries);
 
     const base = randomBytes(BIG);
     const rawFile = join(WORK, 'raw-get.bin');
     await writeFile(rawFile, base);
-    const rawGet = await startRaw('raw-get', 'get-server.ts', rawFile);
     const rawPutDir = join(WORK, 'raw-put');
     await mkdir(rawPutDir, { recursive: true });
-    const rawPut = await startRaw('raw-put', 'put-server.ts', rawPutDir);
-    stoppers.push(rawGet, rawPut);
-    console.log(`targets: ${registries.map((t) => t.name).join(', ')}, raw-get, raw-put\n`);
+    await start('raw-get', () => startRaw('raw-get', 'get-server.ts', rawFile), baselines.get);
+    await start('raw-put', () => startRaw('raw-put', 'put-server.ts', rawPutDir), baselines.put);
+    if (s3 && buckets) {
+      // One server is both S3 baselines: a multipart PUT and a streamed GetObject.
+      await start(
+        'raw-s3',
+        async () => {
+          const bucket = await buckets.create('raw');
+          const target = await startRaw('raw-s3', 's3-server.ts', bucket, buckets.rawDiscarder(bucket));
+          baselines.get.push(target);
+          return target;
+        },
+        baselines.put,
+      );
+    }
+    const rawTargets = [...new Set([...baselines.get, ...baselines.put])];
+    console.log(`targets: ${[...registries, ...rawTargets].map((t) => t.name).join(', ')}\n`);
 
     // 1. Monolithic push and pull of a large random blob.
-    if (wanted('push')) {
-      const samples = new Map<string, Sample[]>();
-      for (let rep = 0; rep < reps; rep++) {
-        for (const target of [...registries, rawPut]) {
-          const sample =
-            target === rawPut
-              ? await scenarioRawPut(target, base, rep)
-              : await scenarioPush(target, base, rep);
-          samples.set(target.name, [...(samples.get(target.name) ?? []), sample]);
-        }
-      }
-      for (const [name, list] of samples) record('push', name, 'MiB/s', list);
-    }
+    await measureAll('push', 'MiB/s', [...registries, ...baselines.put], (target, rep) =>
+      baselines.put.includes(target) ? scenarioRawPut(target, base, rep) : scenarioPush(target, base, rep),
+    );
     if (wanted('pull')) {
       const pullable = variant(base, 999_999);
-      for (const target of registries) {
-        const { pushMonolithic } = await import('./lib/scenarios.js');
-        await pushMonolithic(target.url, 'bench/pull', pullable);
-      }
-      const rawDigest = (await import('./lib/http.js')).sha256(base);
-      const samples = new Map<string, Sample[]>();
-      for (let rep = 0; rep < reps; rep++) {
-        for (const target of [...registries, rawGet]) {
-          const sample =
-            target === rawGet
-              ? await scenarioPull(target, '/blob', rawDigest)
-              : await scenarioPull(target, `/v2/bench/pull/blobs/${pullable.digest}`, pullable.digest);
-          samples.set(target.name, [...(samples.get(target.name) ?? []), sample]);
-        }
-      }
-      for (const [name, list] of samples) record('pull', name, 'MiB/s', list);
+      for (const target of registries) await pushMonolithic(target.url, 'bench/pull', pullable);
+      const rawDigest = sha256(base);
+      // The S3 baseline serves what it stored; raw-get serves its file.
+      for (const target of baselines.get.filter((t) => baselines.put.includes(t)))
+        await pushRaw(target.url, { bytes: base, digest: rawDigest });
+      await measureAll('pull', 'MiB/s', [...registries, ...baselines.get], (target) =>
+        target.name === 'raw-get'
+          ? scenarioPull(target, '/blob', rawDigest)
+          : baselines.get.includes(target)
+            ? scenarioPull(target, `/blob/${rawDigest.slice('sha256:'.length)}`, rawDigest)
+            : scenarioPull(target, `/v2/bench/pull/blobs/${pullable.digest}`, pullable.digest),
+      );
     }
 
     // 2. Chunked pushes: one PATCH (docker), and 8 MiB PATCHes.
-    for (const [scenario, chunk] of [
-      ['patch-single', 'single'],
-      ['patch-8m', 8 * MiB],
-    ] as const) {
-      if (!wanted(scenario)) continue;
-      const samples = new Map<string, Sample[]>();
-      for (let rep = 0; rep < reps; rep++) {
-        for (const target of registries) {
-          samples.set(target.name, [
-            ...(samples.get(target.name) ?? []),
-            await scenarioChunked(target, base, rep, chunk),
-          ]);
-        }
-      }
-      for (const [name, list] of samples) record(scenario, name, 'MiB/s', list);
-    }
+    await measureAll('patch-single', 'MiB/s', registries, (target, rep) =>
+      scenarioChunked(target, base, rep, 'single'),
+    );
+    await measureAll('patch-8m', 'MiB/s', registries, (target, rep) =>
+      scenarioChunked(target, base, rep, 8 * MiB),
+    );
 
     // 3. Many small blobs.
-    if (wanted('small')) {
-      const samples = new Map<string, Sample[]>();
-      for (let rep = 0; rep < reps; rep++) {
-        for (const target of registries) {
-          samples.set(target.name, [
-            ...(samples.get(target.name) ?? []),
-            await scenarioSmall(target, SMALL_COUNT, 4096, 16, rep),
-          ]);
-        }
-      }
-      for (const [name, list] of samples) record('small', name, 'blobs/s', list);
-    }
+    await measureAll('small', 'blobs/s', registries, (target, rep) =>
+      scenarioSmall(target, SMALL_COUNT, 4096, 16, rep),
+    );
 
     // 4. HEAD blob and GET manifest by tag under load.
     if (wanted('head') || wanted('manifest')) {
       const seeds = new Map<string, Awaited<ReturnType<typeof seedImage>>>();
       for (const target of registries) seeds.set(target.name, await seedImage(target));
-      for (const [scenario, method] of [
-        ['head', 'HEAD'],
-        ['manifest', 'GET'],
-      ] as const) {
-        if (!wanted(scenario)) continue;
-        const samples = new Map<string, Sample[]>();
-        for (let rep = 0; rep < reps; rep++) {
-          for (const target of registries) {
-            const seed = seeds.get(target.name)!;
-            const path = scenario === 'head' ? seed.blobPath : seed.manifestPath;
-            const sample = await scenarioLoad(target, method, path, LOAD_SECONDS, 32);
-            samples.set(target.name, [...(samples.get(target.name) ?? []), sample]);
-          }
-        }
-        for (const [name, list] of samples) record(scenario, name, 'req/s', list);
-      }
+      await measureAll('head', 'req/s', registries, (target) =>
+        scenarioLoad(target, 'HEAD', seeds.get(target.name)!.blobPath, LOAD_SECONDS, 32),
+      );
+      await measureAll('manifest', 'req/s', registries, (target) =>
+        scenarioLoad(target, 'GET', seeds.get(target.name)!.manifestPath, LOAD_SECONDS, 32),
+      );
     }
 
     // 5. 16 concurrent chunked pushes of the same blob.
     if (wanted('same-blob')) {
       const same = randomBytes(SAME);
-      const samples = new Map<string, Sample[]>();
-      for (let rep = 0; rep < reps; rep++) {
-        for (const target of registries) {
-          samples.set(target.name, [
-            ...(samples.get(target.name) ?? []),
-            await scenarioSameBlob(target, same, rep, 16),
-          ]);
-        }
-      }
-      for (const [name, list] of samples) record('same-blob', name, 'MiB/s', list);
+      await measureAll('same-blob', 'MiB/s', registries, (target, rep) =>
+        scenarioSameBlob(target, same, rep, 16),
+      );
     }
 
     // 6. Peak RSS growth during a 1 GiB push.
     if (wanted('rss')) {
       const huge = randomBytes(HUGE);
-      const samples = new Map<string, Sample[]>();
-      for (let rep = 0; rep < reps; rep++) {
-        for (const target of registries) {
-          samples.set(target.name, [
-            ...(samples.get(target.name) ?? []),
-            await scenarioRss(target, huge, rep),
-          ]);
-        }
-      }
-      for (const [name, list] of samples) record('rss', name, 'MiB', list);
+      await measureAll('rss', 'MiB', registries, (target, rep) => scenarioRss(target, huge, rep));
     }
 
     // 7. Push throughput with one event endpoint against the same without (bench/events.ts).
@@ -261,38 +256,81 @@ async function main(): Promise<void> {
     }
   } finally {
     for (const target of stoppers) await target.stop();
-    // The S3 bucket goes too: a test cluster keeps data in memory and fills up otherwise.
-    if (bucket) await removeBucket(bucket);
-    s3?.close();
+    await buckets?.removeAll();
   }
-  await report([
-    ...registries.map((t) => t.name),
-    ...(results.has('events-push') ? ['wharf-fs+endpoint'] : []),
-  ]);
+  await report(
+    [...registries.map((t) => t.name), ...(results.has('events-push') ? ['wharf-fs+endpoint'] : [])],
+    [...new Set([...baselines.put, ...baselines.get])].map((t) => t.name),
+  );
   await rm(WORK, { recursive: true, force: true });
   await send('http://127.0.0.1:1', 'GET', '/').catch(() => {}); // release keep-alive agent state
 }
 
-/** Ratios the issue sets targets for: [scenario, numerator target, denominator target or scenario, goal]. */
-function checks(
-  names: string[],
-): Array<{ label: string; ratio: number; goal: number; lowerIsBetter?: boolean }> {
+/** A ratio the issue sets a goal for. */
+interface Check {
+  readonly label: string;
+  readonly ratio: number;
+  readonly goal: number;
+  readonly lowerIsBetter?: boolean;
+}
+
+/** What each wharf target is compared with, and the goals (from the benchmark issues). */
+const PEERS: Record<string, { peer: string; rawPut: string; rawGet: string; goals: Record<string, number> }> =
+  {
+    fs: {
+      peer: 'distribution-fs',
+      rawPut: 'raw-put',
+      rawGet: 'raw-get',
+      goals: {
+        push: 1.5,
+        pushRaw: 0.9,
+        pull: 1.2,
+        pullRaw: 0.9,
+        patch8m: 1.5,
+        head: 5,
+        manifest: 5,
+        small: 3,
+        same: 1.2,
+      },
+    },
+    s3: {
+      peer: 'distribution-s3',
+      rawPut: 'raw-s3',
+      rawGet: 'raw-s3',
+      goals: {
+        push: 2,
+        pushRaw: 0.8,
+        pull: 1.5,
+        pullRaw: 0.9,
+        patch8m: 2,
+        head: 3,
+        manifest: 5,
+        small: 5,
+        same: 1.5,
+      },
+    },
+  };
+
+/** Ratios the issues set goals for, per wharf target (memory storage is compared like fs). */
+function checks(names: string[]): Check[] {
   const get = (scenario: string, target: string) => results.get(scenario)?.get(target)?.value;
-  const out: Array<{ label: string; ratio: number; goal: number; lowerIsBetter?: boolean }> = [];
+  const out: Check[] = [];
   for (const wharf of names.filter((n) => n.startsWith('wharf'))) {
-    const add = (label: string, a: number | undefined, b: number | undefined, goal: number) => {
-      if (a !== undefined && b !== undefined && b > 0)
+    const { peer, rawPut, rawGet, goals } = PEERS[wharf === 'wharf-s3' ? 's3' : 'fs']!;
+    const add = (label: string, a: number | undefined, b: number | undefined, goal: number | undefined) => {
+      if (a !== undefined && b !== undefined && b > 0 && goal !== undefined)
         out.push({ label: `${wharf}: ${label}`, ratio: a / b, goal });
     };
-    add('push / distribution', get('push', wharf), get('push', 'distribution'), 1.5);
-    add('push / raw PUT', get('push', wharf), get('push', 'raw-put'), 0.9);
-    add('pull / distribution', get('pull', wharf), get('pull', 'distribution'), 1.2);
-    add('pull / raw GET', get('pull', wharf), get('pull', 'raw-get'), 0.9);
+    add(`push / ${peer}`, get('push', wharf), get('push', peer), goals.push);
+    add(`push / ${rawPut} PUT`, get('push', wharf), get('push', rawPut), goals.pushRaw);
+    add(`pull / ${peer}`, get('pull', wharf), get('pull', peer), goals.pull);
+    add(`pull / ${rawGet} GET`, get('pull', wharf), get('pull', rawGet), goals.pullRaw);
     add('single-PATCH push / monolithic push', get('patch-single', wharf), get('push', wharf), 0.9);
-    add('8 MiB PATCHes / distribution', get('patch-8m', wharf), get('patch-8m', 'distribution'), 1.5);
-    add('HEAD blob / distribution', get('head', wharf), get('head', 'distribution'), 5);
-    add('GET manifest / distribution', get('manifest', wharf), get('manifest', 'distribution'), 5);
-    add('small blobs / distribution', get('small', wharf), get('small', 'distribution'), 3);
+    add(`8 MiB PATCHes / ${peer}`, get('patch-8m', wharf), get('patch-8m', peer), goals.patch8m);
+    add(`HEAD blob / ${peer}`, get('head', wharf), get('head', peer), goals.head);
+    add(`GET manifest / ${peer}`, get('manifest', wharf), get('manifest', peer), goals.manifest);
+    add(`small blobs / ${peer}`, get('small', wharf), get('small', peer), goals.small);
+    add(`same blob / ${peer}`, get('same-blob', wharf), get('same-blob', peer), goals.same);
     add(
       'push with an event endpoint / without',
       get('events-push', `${wharf}+endpoint`),
@@ -317,8 +355,8 @@ function checks(
   return out;
 }
 
-async function report(names: string[]): Promise<void> {
-  const columns = [...names, 'raw-put', 'raw-get'];
+async function report(names: string[], raw: string[]): Promise<void> {
+  const columns = [...names, ...raw];
   const lines: string[] = [];
   lines.push(
     `# wharf benchmark`,

@@ -1,8 +1,14 @@
+import { randomUUID } from 'node:crypto';
+import { CreateBucketCommand, DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { createS3Storage } from '@wharf/storage-s3';
 import { s3Env } from '@wharf/test-utils';
 import { removeBucket as remove, s3Client } from '@wharf/test-utils/s3';
 
-/** The S3 server the benchmark's wharf-s3 target uses (from the `S3_*` environment). */
+/** The S3 server the benchmark's S3 targets use (from the `S3_*` environment), or `undefined`. */
+export function s3Endpoint(): ReturnType<typeof s3Env> {
+  return s3Env();
+}
+
 function endpoint(): NonNullable<ReturnType<typeof s3Env>> {
   const env = s3Env();
   if (!env) throw new Error('S3_ENDPOINT, S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY are needed');
@@ -10,21 +16,46 @@ function endpoint(): NonNullable<ReturnType<typeof s3Env>> {
 }
 
 /**
- * Deletes one blob through wharf's own S3 blob store (the target's bucket, empty prefix), so that an
- * S3 server keeping objects in memory does not fill up with earlier samples.
+ * The benchmark's buckets: one fresh bucket per S3 target, each removed with everything in it at
+ * the end (a test cluster keeps data in memory and fills up otherwise).
  */
-export function s3Discarder(bucket: string): { discard(digest: string): Promise<void>; close(): void } {
-  const client = s3Client(endpoint());
-  const { blobs } = createS3Storage({ client, bucket, prefix: '' });
-  return {
-    async discard(digest) {
-      await blobs.delete(digest);
-    },
-    close: () => client.destroy(),
-  };
-}
+export class BenchBuckets {
+  readonly #client = s3Client(endpoint());
+  readonly #buckets: string[] = [];
 
-/** Deletes a bucket the benchmark created, with every object and multipart upload in it. */
-export function removeBucket(bucket: string): Promise<void> {
-  return remove(endpoint(), bucket);
+  /** Creates a fresh bucket for `label`. */
+  async create(label: string): Promise<string> {
+    const bucket = `wharf-bench-${label}-${randomUUID().slice(0, 8)}`;
+    this.#buckets.push(bucket);
+    await this.#client.send(new CreateBucketCommand({ Bucket: bucket }));
+    return bucket;
+  }
+
+  /**
+   * Deletes one blob of a registry laid out like distribution (wharf-s3, distribution-s3) through
+   * wharf's own S3 blob store, which removes every object a blob consists of.
+   */
+  blobDiscarder(bucket: string): (digest: string) => Promise<void> {
+    const { blobs } = createS3Storage({ client: this.#client, bucket, prefix: '' });
+    return async (digest) => {
+      await blobs.delete(digest);
+    };
+  }
+
+  /** Deletes one object the raw S3 baseline stored (`raw/<hex>`). */
+  rawDiscarder(bucket: string): (digest: string) => Promise<void> {
+    return async (digest) => {
+      const Key = `raw/${digest.slice(digest.indexOf(':') + 1)}`;
+      await this.#client.send(new DeleteObjectCommand({ Bucket: bucket, Key }));
+    };
+  }
+
+  /** Removes every bucket created here, with all objects and multipart uploads in it. */
+  async removeAll(): Promise<void> {
+    try {
+      for (const bucket of this.#buckets) await remove(endpoint(), bucket);
+    } finally {
+      this.#client.destroy();
+    }
+  }
 }

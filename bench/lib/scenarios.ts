@@ -111,13 +111,16 @@ export async function scenarioPush(target: Target, base: Buffer, rep: number): P
   return { value: blob.bytes.byteLength / MiB / seconds, cpu };
 }
 
-/** The raw PUT baseline: the same body to a server that only hashes, writes and fsyncs it. */
+/** Stores a body on a raw baseline server (which names it by its digest). */
+export async function pushRaw(base: string, blob: { bytes: Buffer; digest: string }): Promise<void> {
+  const reply = await send(base, 'PUT', `/upload?digest=${encodeURIComponent(blob.digest)}`, blob.bytes);
+  expectStatus(reply, 201, 'raw PUT');
+}
+
+/** The raw PUT baselines: the same body to a server that only hashes and stores it. */
 export async function scenarioRawPut(target: Target, base: Buffer, rep: number): Promise<Sample> {
   const blob = variant(base, rep);
-  const { seconds, cpu } = await measure(target, async () => {
-    const reply = await send(target.url, 'PUT', '/upload', blob.bytes);
-    expectStatus(reply, 201, 'raw PUT');
-  });
+  const { seconds, cpu } = await measure(target, () => pushRaw(target.url, blob));
   await target.discard(blob.digest);
   return { value: blob.bytes.byteLength / MiB / seconds, cpu };
 }

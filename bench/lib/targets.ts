@@ -51,13 +51,15 @@ async function launch(
   name: string,
   command: string,
   args: string[],
-  env: Record<string, string>,
+  env: Record<string, string | undefined>,
   ready: Ready,
   discard: (digest: string) => Promise<void> = keep,
 ): Promise<Target> {
+  const merged: Record<string, string | undefined> = { ...process.env, ...env };
+  for (const [key, value] of Object.entries(merged)) if (value === undefined) delete merged[key];
   const child: ChildProcess = spawn(command, args, {
     cwd: ROOT,
-    env: { ...process.env, ...env },
+    env: merged,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -135,51 +137,115 @@ export function hasDistribution(): boolean {
   return spawnSync('sh', ['-c', 'command -v docker-registry'], { stdio: 'ignore' }).status === 0;
 }
 
-/** Debian's docker-registry (CNCF distribution 2.8) on a fresh filesystem root. */
-export async function startDistribution(root: string): Promise<Target> {
-  await rm(root, { recursive: true, force: true });
-  await mkdir(root, { recursive: true });
+/** distribution's configuration: `storage` lines for one driver, its in-memory descriptor cache, no redirects. */
+function distributionConfig(port: number, storage: string[]): string {
+  return [
+    'version: 0.1',
+    'log:',
+    '  level: error',
+    '  accesslog:',
+    '    disabled: true',
+    'storage:',
+    ...storage.map((line) => `  ${line}`),
+    '  delete:',
+    '    enabled: true',
+    '  redirect:',
+    '    disable: true',
+    '  cache:',
+    '    blobdescriptor: inmemory',
+    'http:',
+    `  addr: 127.0.0.1:${port}`,
+    '',
+  ].join('\n');
+}
+
+async function launchDistribution(
+  name: string,
+  dir: string,
+  storage: string[],
+  discard: (digest: string) => Promise<void>,
+  env: Record<string, string | undefined> = {},
+): Promise<Target> {
+  await mkdir(dir, { recursive: true });
   const port = await freePort();
-  const config = join(root, '..', 'distribution.yml');
-  await writeFile(
-    config,
-    [
-      'version: 0.1',
-      'log:',
-      '  level: error',
-      '  accesslog:',
-      '    disabled: true',
-      'storage:',
-      '  filesystem:',
-      `    rootdirectory: ${root}`,
-      '  delete:',
-      '    enabled: true',
-      '  cache:',
-      '    blobdescriptor: inmemory',
-      'http:',
-      `  addr: 127.0.0.1:${port}`,
-      '',
-    ].join('\n'),
-  );
+  const config = join(dir, `${name}.yml`);
+  await writeFile(config, distributionConfig(port, storage));
   return launch(
-    'distribution',
+    name,
     'docker-registry',
     ['serve', config],
-    {},
+    env,
     { url: `http://127.0.0.1:${port}` },
+    discard,
+  );
+}
+
+/** Debian's docker-registry (CNCF distribution 2.8) on a fresh filesystem root. */
+export async function startDistributionFs(root: string): Promise<Target> {
+  await rm(root, { recursive: true, force: true });
+  await mkdir(root, { recursive: true });
+  return launchDistribution(
+    'distribution-fs',
+    join(root, '..'),
+    ['filesystem:', `  rootdirectory: ${root}`],
     layoutDiscarder(root),
   );
 }
 
-/** A raw node:http baseline server (bench/raw/<script>.ts) with one argument. */
-export async function startRaw(name: string, script: string, arg: string): Promise<Target> {
+/** The S3 server and credentials distribution's `s3-aws` driver is given. */
+export interface S3Settings {
+  readonly endpoint: string;
+  readonly region: string;
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+}
+
+/**
+ * docker-registry on an S3 bucket (the `s3-aws` driver, path-style requests to `endpoint`), the
+ * peer of wharf-s3 on the same server. Its driver fails to start when `AWS_CA_BUNDLE` is set.
+ */
+export async function startDistributionS3(
+  dir: string,
+  s3: S3Settings,
+  bucket: string,
+  discard: (digest: string) => Promise<void>,
+): Promise<Target> {
+  return launchDistribution(
+    'distribution-s3',
+    dir,
+    [
+      's3:',
+      `  accesskey: ${s3.accessKeyId}`,
+      `  secretkey: ${s3.secretAccessKey}`,
+      `  region: ${s3.region}`,
+      `  regionendpoint: ${s3.endpoint}`,
+      `  bucket: ${bucket}`,
+      `  secure: ${s3.endpoint.startsWith('https:')}`,
+      '  v4auth: true',
+      '  rootdirectory: /',
+    ],
+    discard,
+    { AWS_CA_BUNDLE: undefined },
+  );
+}
+
+/**
+ * A raw node:http baseline server (bench/raw/<script>.ts) with one argument. `discard` removes what
+ * a PUT stored (the file put-server names by its digest, unless given).
+ */
+export async function startRaw(
+  name: string,
+  script: string,
+  arg: string,
+  discard?: (digest: string) => Promise<void>,
+): Promise<Target> {
   return launch(
     name,
     process.execPath,
     ['--import', 'tsx', join(ROOT, 'bench/raw', script), arg],
     {},
     /raw listening on (http:\/\/\S+)/,
-    // put-server names each stored body by its hex digest.
-    script === 'put-server.ts' ? (digest) => rm(join(arg, digest.split(':')[1]!), { force: true }) : keep,
+    discard ??
+      (script === 'put-server.ts' ? (digest) => rm(join(arg, digest.split(':')[1]!), { force: true }) : keep),
   );
 }

@@ -128,6 +128,8 @@ export type {
   EventPutOptions,
   EventStore,
   HashState,
+  Leftover,
+  LeftoverOptions,
   ListPage,
   ManifestRecord,
   MetadataStore,
@@ -139,6 +141,7 @@ export type {
   UploadStore,
 } from './stores/types.js';
 export { collectBytes } from './util/bytes.js';
+export { nodeStreamBody } from './util/node-stream.js';
 export {
   type OptionCheck,
   type OptionChecks,

@@ -15,7 +15,7 @@
  * @packageDocumentation
  */
 import * as fsp from 'node:fs/promises';
-import type { BlobStore, EventStore, RegistryStorage } from '@wharf/core';
+import { type BlobStore, type EventStore, OptionsError, type RegistryStorage } from '@wharf/core';
 import { FsBlobStore } from './blob-store.js';
 import { type FsOperations, Io } from './io.js';
 import { Layout } from './layout.js';
@@ -33,17 +33,21 @@ export interface FsStorageOptions {
    */
   readonly root: string;
   /**
-   * Flush file data and directory entries to disk before a write is acknowledged, so that what a
-   * client was told is stored survives power loss. Default `true`; turn off only for disposable
-   * data (a crash of the process alone never loses acknowledged writes either way).
+   * Flush file data and directory entries to disk before a blob, a link, a tag or a manifest is
+   * acknowledged (and each chunk of an upload, with `syncChunks`), so that what a client was told
+   * is stored survives power loss. Default `true`; turn off only for disposable data (a crash of
+   * the process alone never loses acknowledged writes either way).
    */
   readonly fsync?: boolean;
   /**
-   * Milliseconds after which an untouched temporary file, or a session directory without its
-   * record, counts as the leftover of a crashed writer; listing upload sessions (garbage
-   * collection) removes them. Default 24 hours.
+   * Flush every accepted chunk (a `PATCH`'s bytes and its claim) to disk before its `202`, so that
+   * an acknowledged chunk survives power loss. Default `false`: a `202` promises that the chunk
+   * survives a crash of the process (kill -9, out of memory), and the `201` that completes the
+   * upload promises that the blob survives power loss (it is flushed before it becomes visible).
+   * A session whose chunks were not flushed ends when the machine reboots; its client starts that
+   * blob over. Needs `fsync`.
    */
-  readonly reapAfter?: number;
+  readonly syncChunks?: boolean;
   /**
    * Replacements for the `node:fs/promises` functions the store calls. Meant for fault-injection
    * tests (simulating a full disk, a permission error or descriptor exhaustion).
@@ -66,8 +70,6 @@ export interface FsStorage extends RegistryStorage {
   close(): Promise<void>;
 }
 
-const DEFAULT_REAP_AFTER_MS = 24 * 60 * 60 * 1000;
-
 const NODE_FS: FsOperations = {
   open: fsp.open,
   rename: fsp.rename,
@@ -81,6 +83,28 @@ const NODE_FS: FsOperations = {
   utimes: fsp.utimes,
 };
 
+/** Checks options where they enter: a bad one is an {@link OptionsError} naming it. */
+function checkOptions(options: FsStorageOptions): void {
+  const fail = (option: string, problem: string): never => {
+    throw new OptionsError('createFsStorage', option, problem);
+  };
+  if (typeof options !== 'object' || options === null) fail('options', 'must be an object with a root');
+  const { root, fsync, fs } = options;
+  // An empty root would silently mean the working directory.
+  if (typeof root !== 'string' || root.trim() === '') fail('root', 'must be a non-empty path');
+  if (root.includes('\0')) fail('root', 'must not contain NUL');
+  if (fsync !== undefined && typeof fsync !== 'boolean') fail('fsync', 'must be true or false');
+  if (options.syncChunks !== undefined && typeof options.syncChunks !== 'boolean')
+    fail('syncChunks', 'must be true or false');
+  if (fs !== undefined) {
+    if (typeof fs !== 'object' || fs === null) fail('fs', 'must be an object of node:fs/promises functions');
+    for (const [name, value] of Object.entries(fs)) {
+      if (!(name in NODE_FS)) fail(`fs.${name}`, `is not one of ${Object.keys(NODE_FS).join(', ')}`);
+      if (typeof value !== 'function') fail(`fs.${name}`, 'must be a function');
+    }
+  }
+}
+
 /**
  * Opens (creating if needed) filesystem storage at `options.root`. Several processes may share one
  * root — replicas on one machine, or wharf next to distribution's `registry` — because every
@@ -90,6 +114,7 @@ const NODE_FS: FsOperations = {
  * upload chunks are claimed with link(2).
  */
 export async function createFsStorage(options: FsStorageOptions): Promise<FsStorage> {
+  checkOptions(options);
   const layout = new Layout(options.root);
   const fs: FsOperations = { ...NODE_FS, ...options.fs };
   const io = new Io(fs, options.fsync ?? true, (prefix) => layout.temp(prefix));
@@ -97,7 +122,7 @@ export async function createFsStorage(options: FsStorageOptions): Promise<FsStor
     await fs.mkdir(dir, { recursive: true });
   }
   const blobs = new FsBlobStore(layout, io);
-  const uploads = new FsUploadStore(layout, io, blobs, options.reapAfter ?? DEFAULT_REAP_AFTER_MS);
+  const uploads = new FsUploadStore(layout, io, blobs, options.syncChunks ?? false);
   const metadata = new FsMetadataStore(layout, io);
   return {
     blobs,

@@ -1,7 +1,8 @@
-import type { ReadStream, Stats } from 'node:fs';
+import type { Stats } from 'node:fs';
 import type * as fsp from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { nodeStreamBody } from '@wharf/core';
 
 /**
  * The `node:fs/promises` functions the store uses. {@link FsStorageOptions.fs} may replace any of
@@ -543,15 +544,7 @@ export class Io {
         autoClose: true,
         ...(range ? { start: range.offset, end: range.offset + range.length - 1 } : {}),
       });
-      if (signal) {
-        // Fails with the signal's reason (not a generic AbortError), like every other store stream.
-        const abort = (): void => {
-          stream.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-        };
-        signal.addEventListener('abort', abort, { once: true });
-        stream.once('close', () => signal.removeEventListener('abort', abort));
-      }
-      return releasingOnReturn(stream);
+      return nodeStreamBody(stream, signal);
     } catch (error) {
       await handle.close();
       throw error;
@@ -624,31 +617,6 @@ async function readInto(handle: FileHandle, buffer: Buffer, size: number, positi
 /** fdatasync as a promise (also when a replaced `datasync` throws instead of rejecting). */
 async function datasyncOf(handle: FileHandle): Promise<void> {
   await handle.datasync();
-}
-
-/**
- * A Node stream's own async iterator is a generator: `return()` before the first `next()` never
- * reaches its cleanup, and the file would stay open until garbage collection. Destroy it instead.
- */
-function releasingOnReturn(stream: ReadStream): ReadStream {
-  const iterate = stream[Symbol.asyncIterator].bind(stream);
-  stream[Symbol.asyncIterator] = () => {
-    const inner = iterate();
-    const outer: AsyncIterableIterator<Buffer> = {
-      next: () => inner.next(),
-      return: async (value?: unknown) => {
-        stream.destroy();
-        return inner.return ? inner.return(value) : { done: true, value: undefined };
-      },
-      throw: async (error?: unknown) => {
-        stream.destroy();
-        return inner.throw ? inner.throw(error) : Promise.reject(error);
-      },
-      [Symbol.asyncIterator]: () => outer,
-    };
-    return outer;
-  };
-  return stream;
 }
 
 /** A stream with nothing in it. */

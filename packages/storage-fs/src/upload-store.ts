@@ -1,12 +1,16 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { uptime } from 'node:os';
+import { join, relative } from 'node:path';
 import {
   type ByteWindow,
   type HashState,
   InvalidKeyError,
   isDigestAlgorithm,
   isRepositoryName,
+  type Leftover,
+  type LeftoverOptions,
   OffsetMismatchError,
   type UploadAppendOptions,
   type UploadCommitOptions,
@@ -24,6 +28,11 @@ interface SessionInfo {
   readonly repository: string;
   readonly algorithm: string;
   readonly createdAt: Date;
+  /**
+   * The boot the session's chunks were written in, when they are not flushed before their 202
+   * (see {@link FsUploadStore}): after a power loss they may be torn, so the session then ends.
+   */
+  readonly boot?: string;
 }
 
 /** What one listing of a session directory says. */
@@ -50,6 +59,23 @@ const INFO = 'info';
 const CHUNK = /^chunk-(\d+)$/;
 const MERGED = /^merged-(\d+)$/;
 const HASH_STATE = /^hash-(\d+)\.([a-z0-9]+)$/;
+
+let boot: string | undefined;
+
+/**
+ * This boot of the machine: the kernel's boot id on Linux, else the boot time to the minute.
+ * Read once per process.
+ */
+function bootId(): string {
+  if (boot === undefined) {
+    try {
+      boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    } catch {
+      boot = String(Math.round((Date.now() - uptime() * 1000) / 60_000));
+    }
+  }
+  return boot;
+}
 
 function unknownUpload(): UploadNotFoundError {
   return new UploadNotFoundError();
@@ -104,14 +130,14 @@ export class FsUploadStore implements UploadStore {
   /** Background merges running in this process, chained per session (a pure optimisation). */
   readonly #merges = new Map<string, { readonly done: Promise<void>; readonly stop: AbortController }>();
 
-  /** Entries untouched for this long are leftovers of crashed writers (reaped by {@link list}). */
-  readonly #reapAfter: number;
+  /** Whether chunks are flushed to disk before their 202 (else only blobs, before their 201). */
+  readonly #syncChunks: boolean;
 
-  constructor(layout: Layout, io: Io, blobs: FsBlobStore, reapAfter: number) {
+  constructor(layout: Layout, io: Io, blobs: FsBlobStore, syncChunks: boolean) {
     this.#layout = layout;
     this.#io = io;
     this.#blobs = blobs;
-    this.#reapAfter = reapAfter;
+    this.#syncChunks = syncChunks && io.sync;
   }
 
   async create(init: { id: string; repository: string; algorithm: string }): Promise<UploadSession> {
@@ -123,6 +149,7 @@ export class FsUploadStore implements UploadStore {
       repository: init.repository,
       algorithm: init.algorithm,
       createdAt: new Date(),
+      ...(this.#syncChunks ? {} : { boot: bootId() }),
     };
     const { fs } = this.#io;
     try {
@@ -200,7 +227,7 @@ export class FsUploadStore implements UploadStore {
     try {
       try {
         written = await this.#io.writeStream(handle, options.body, options.signal);
-        if (written > 0) await this.#io.datasync(handle);
+        if (written > 0 && this.#syncChunks) await this.#io.datasync(handle);
       } finally {
         await handle.close();
       }
@@ -213,7 +240,7 @@ export class FsUploadStore implements UploadStore {
       const now = await this.#scan(dir);
       if (!now) throw unknownUpload();
       if (now.size !== offset) throw new OffsetMismatchError(now.size);
-    } else {
+    } else if (this.#syncChunks) {
       // The claim must survive power loss before the chunk is acknowledged.
       await this.#io.syncDir(dir).catch((error: unknown) => {
         // A commit that already took the session over makes its own data durable.
@@ -266,11 +293,12 @@ export class FsUploadStore implements UploadStore {
     const target = await fs.open(join(dir, chunkName(first)), 'r+');
     try {
       await this.#io.copyInto(join(dir, chunkName(offset)), 0, length, target, offset, signal);
-      await this.#io.datasync(target);
+      if (this.#syncChunks) await this.#io.datasync(target);
     } finally {
       await target.close();
     }
-    // Only now: a marker that exists (whatever survived a crash) vouches for synced bytes.
+    // Only now: a marker that exists (whatever survived a crash) vouches for the copied bytes
+    // (synced ones, when chunks are synced; otherwise a power loss ends the session anyway).
     try {
       await (await fs.open(join(dir, mergedName(offset)), 'wx')).close();
     } catch (error) {
@@ -279,7 +307,7 @@ export class FsUploadStore implements UploadStore {
       if (errorCode(error) !== 'EEXIST') throw error;
     }
     // Once the marker is durable the chunk's own copy is redundant: free its pages and blocks.
-    await this.#io.syncDir(dir);
+    if (this.#syncChunks) await this.#io.syncDir(dir);
     await this.#hollow(dir, offset, length);
   }
 
@@ -432,6 +460,7 @@ export class FsUploadStore implements UploadStore {
     if (before.size !== options.size) {
       throw new OffsetMismatchError(before.size, 'upload size changed before commit');
     }
+    if (!(await this.#info(id, dir))) throw unknownUpload();
     // Merges this process still runs are cheaper to finish than to redo (their markers must be
     // created before the directory moves).
     await this.#settle(id);
@@ -483,6 +512,15 @@ export class FsUploadStore implements UploadStore {
     this.#scans.delete(id);
   }
 
+  async #syncFile(path: string): Promise<void> {
+    const handle = await this.#io.fs.open(path, 'r+');
+    try {
+      await this.#io.datasync(handle);
+    } finally {
+      await handle.close();
+    }
+  }
+
   /** Turns the staged chunks into one complete, synced file inside the claimed session directory. */
   async #assemble(dir: string, scan: Scan, signal?: AbortSignal): Promise<string> {
     const { offsets, size } = scan;
@@ -498,11 +536,13 @@ export class FsUploadStore implements UploadStore {
       return empty;
     }
     const first = join(dir, chunkName(offsets[0]!));
-    // One chunk is already a complete, synced file: it becomes the blob without a copy.
-    if (offsets.length === 1) return first;
-    // Every chunk merged (and synced before its marker): the first file is the blob already.
+    // One chunk, or every chunk merged into the first one: that file is the blob already, without
+    // a copy. It was synced with its chunks, or is now (the 201 promises a durable blob).
     const merged = offsets.every((offset, i) => i === 0 || scan.merged.has(offset));
-    if (merged && (await fs.stat(first)).size === size) return first;
+    if (merged && (offsets.length === 1 || (await fs.stat(first)).size === size)) {
+      if (!this.#syncChunks) await this.#syncFile(first);
+      return first;
+    }
     const handle = await fs.open(first, 'r+');
     try {
       for (let i = 1; i < offsets.length; i++) {
@@ -538,26 +578,57 @@ export class FsUploadStore implements UploadStore {
   }
 
   async *list(): AsyncIterable<UploadSession> {
-    const limit = Date.now() - this.#reapAfter;
     for (const id of await this.#io.list(this.#layout.uploadsDir)) {
       if (!isUploadId(id)) continue;
       const session = await this.get(id);
       if (session) yield session;
-      else await this.#reap(join(this.#layout.uploadsDir, id), limit);
-    }
-    // Leftovers of crashed writers: temporary files, claimed or cancelled sessions.
-    for (const name of await this.#io.list(this.#layout.tmpDir)) {
-      await this.#reap(join(this.#layout.tmpDir, name), limit);
     }
   }
 
-  /** Removes an entry untouched since `limit`. */
-  async #reap(path: string, limit: number): Promise<void> {
+  /**
+   * Removes what crashed writers left, once untouched since `sessionsBefore`: session directories
+   * that are no session (a crash while creating one; unsynced chunks from before a reboot) and
+   * everything in the temporary directory (a killed commit's or cancel's session, files being
+   * written).
+   */
+  async reapLeftovers(options: LeftoverOptions): Promise<Leftover[]> {
+    const limit = options.sessionsBefore.getTime();
+    const candidates: string[] = [];
+    for (const id of await this.#io.list(this.#layout.uploadsDir)) {
+      const dir = join(this.#layout.uploadsDir, id);
+      if (isUploadId(id) && !(await this.#info(id, dir))) candidates.push(dir);
+    }
+    for (const name of await this.#io.list(this.#layout.tmpDir))
+      candidates.push(join(this.#layout.tmpDir, name));
+    const reaped: Leftover[] = [];
+    for (const path of candidates) {
+      options.signal?.throwIfAborted();
+      const size = await this.#reap(path, limit, options.dryRun ?? false);
+      if (size !== undefined) reaped.push({ description: relative(this.#layout.base, path), size });
+    }
+    return reaped;
+  }
+
+  /** Removes an entry untouched since `limit`; resolves the bytes it held, or `undefined` if kept. */
+  async #reap(path: string, limit: number, dryRun: boolean): Promise<number | undefined> {
     try {
       const info = await this.#io.fs.stat(path);
-      if (Math.max(info.mtimeMs, info.ctimeMs) < limit) await this.#io.discard(path);
+      if (Math.max(info.mtimeMs, info.ctimeMs) >= limit) return undefined;
+      // Disk space, as `du` counts it: merged chunks of a killed commit are sparse.
+      let size = info.isDirectory() ? 0 : info.blocks * 512;
+      if (info.isDirectory()) {
+        for (const name of await this.#io.list(path)) {
+          size += await this.#io.fs.stat(join(path, name)).then(
+            (entry) => (entry.isFile() ? entry.blocks * 512 : 0),
+            () => 0,
+          );
+        }
+      }
+      if (!dryRun) await this.#io.discard(path);
+      return size;
     } catch {
       // gone already
+      return undefined;
     }
   }
 
@@ -615,7 +686,7 @@ export class FsUploadStore implements UploadStore {
     if (cached) return cached;
     const text = await this.#io.readText(join(dir, INFO));
     if (text === null) return null;
-    let parsed: { repository?: unknown; algorithm?: unknown; createdAt?: unknown };
+    let parsed: { repository?: unknown; algorithm?: unknown; createdAt?: unknown; boot?: unknown };
     try {
       parsed = JSON.parse(text) as typeof parsed;
     } catch {
@@ -624,6 +695,9 @@ export class FsUploadStore implements UploadStore {
     const createdAt = new Date(typeof parsed.createdAt === 'string' ? parsed.createdAt : Number.NaN);
     if (typeof parsed.repository !== 'string' || typeof parsed.algorithm !== 'string') return null;
     if (Number.isNaN(createdAt.getTime())) return null;
+    // Chunks flushed only by the kernel's writeback may be torn after a power loss: such a session
+    // ends with the boot it was written in (the client starts the blob over).
+    if (parsed.boot !== undefined && parsed.boot !== bootId()) return null;
     const info: SessionInfo = { repository: parsed.repository, algorithm: parsed.algorithm, createdAt };
     this.#infos.set(id, info);
     return info;

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { OciClient, type ServerProcess, sha256, startServer } from '@wharf/test-utils';
+import { OciClient, rounds, type ServerProcess, sha256, startServer } from '@wharf/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkStorage, listFiles, tempDir, v2 } from './helpers.js';
 
 const CLIENTS = 16;
-const ROUNDS = 20;
+/** Two rounds by default; twenty under `WHARF_STRESS=1`. */
+const ROUNDS = rounds(2, 20);
 const BLOB_SIZE = 64 * 1024 * 1024;
 /** Several PATCHes per upload, of uneven sizes so chunk boundaries differ between rounds. */
 const CHUNKS = [0.3, 0.25, 0.25, 0.2];

@@ -1,7 +1,12 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createRegistry } from '@wharf/core';
+import { createFsStorage } from '@wharf/storage-fs';
 import {
   type Content,
   makeImage,
   OciClient,
+  rounds,
   type ServerProcess,
   sha256,
   startServer,
@@ -10,7 +15,8 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkStorage, tempDir } from './helpers.js';
 
-const TRIALS = 24;
+/** A few trials by default; every one of them under `WHARF_STRESS=1`. */
+const TRIALS = rounds(4, 24);
 const LAYER_SIZE = 20 * 1024 * 1024 + 4321;
 const CHUNK = 4 * 1024 * 1024;
 
@@ -226,5 +232,15 @@ describe('kill -9 of the server during chunked pushes (fs)', () => {
     expect(Object.keys(interrupted).some((k) => k.startsWith('patch:interrupted'))).toBe(true);
     expect(Object.keys(interrupted).some((k) => k.startsWith('put:interrupted'))).toBe(true);
     expect(outcomes.resumed ?? 0).toBeGreaterThan(0);
+
+    // Killed commits left their sessions in the temporary directory; garbage collection removes
+    // them (and every abandoned session) once older than its upload max age.
+    await server.stop();
+    const storage = await createFsStorage({ root: root.dir });
+    const report = await createRegistry({ storage }).gc({ uploadMaxAge: 0 });
+    await storage.close();
+    expect(await readdir(join(root.dir, 'docker/registry/v2/_wharf/tmp'))).toEqual([]);
+    expect(await readdir(join(root.dir, 'docker/registry/v2/_wharf/uploads'))).toEqual([]);
+    expect(report.deleted.leftovers.every((l) => l.description.startsWith('_wharf/'))).toBe(true);
   }, 600_000);
 });

@@ -89,7 +89,8 @@ describe('storage faults on the filesystem store', () => {
   beforeEach(async () => {
     work = await tempDir('faults');
     faults = [];
-    storage = await createFsStorage({ root: work.dir, fs: faultyFs(() => faults) });
+    // Chunks synced too: every flush the store can make is one that can fail.
+    storage = await createFsStorage({ root: work.dir, fs: faultyFs(() => faults), syncChunks: true });
     registry = createRegistry({ storage });
     client = new OciClient('http://registry.local', (input, init) => registry.fetch(input, init));
   });

@@ -272,18 +272,31 @@ describe('recovery from what a crash leaves behind', () => {
     expect((await blobs.stat(sha256(staged)))?.size).toBe(7000);
     await other.close();
 
-    // A session directory without its record (crash during create) and old temporary files are
-    // reaped when sessions are listed; recent ones are left alone.
-    const reaping = await createFsStorage({ root: work.dir, reapAfter: 1000 });
+    // A session directory without its record (crash during create), a killed commit's session
+    // and old temporary files are reaped by garbage collection once older than its upload max
+    // age; recent ones are left alone.
+    const reaping = await createFsStorage({ root: work.dir });
     const dead = join(v2(work.dir), '_wharf', 'uploads', randomUUID());
     await mkdir(dead);
     await writeFile(join(dead, '.part-crashed'), 'x');
     const tmp = join(v2(work.dir), '_wharf', 'tmp');
     await writeFile(join(tmp, 'blob-old'), 'x');
+    await mkdir(join(tmp, 'commit-killed'));
+    await writeFile(join(tmp, 'commit-killed', 'chunk-0'), randomContent(20_000).bytes);
     await new Promise((resolve) => setTimeout(resolve, 1200));
     await writeFile(join(tmp, 'blob-recent'), 'x');
     const live = randomUUID();
     await reaping.uploads.create({ id: live, repository: 'r', algorithm: 'sha256' });
+    const registry = createRegistry({ storage: reaping });
+    // The default upload max age (a day) keeps them all.
+    expect((await registry.gc()).deleted.leftovers).toEqual([]);
+    const report = await registry.gc({ uploadMaxAge: 1000 });
+    expect(report.deleted.leftovers.map((l) => l.description).sort()).toEqual(
+      [`_wharf/uploads/${dead.split('/').pop()}`, '_wharf/tmp/blob-old', '_wharf/tmp/commit-killed'].sort(),
+    );
+    expect(
+      report.deleted.leftovers.find((l) => l.description.endsWith('commit-killed'))?.size,
+    ).toBeGreaterThanOrEqual(20_000);
     expect((await all(reaping.uploads.list())).map((s) => s.id)).toEqual([live]);
     expect((await listFiles(join(v2(work.dir), '_wharf'))).sort()).toEqual(
       [`uploads/${live}/info`, 'tmp/blob-recent'].sort(),

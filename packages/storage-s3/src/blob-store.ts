@@ -1,7 +1,8 @@
 import type { BlobDeleteOptions, BlobInfo, BlobOpenOptions, BlobPutOptions, BlobStore } from '@wharf/core';
+import type { FactCache } from './cache/facts.js';
 import type { Keys } from './keys.js';
 import type { ObjectStore } from './objects/types.js';
-import { type KeyedLock, quietly, streamBody } from './util.js';
+import { blobBody, type KeyedLock, quietly } from './util.js';
 import { type BufferPool, listAll, writeObject } from './writer.js';
 
 /** Settings the blob store shares with the other stores. */
@@ -13,12 +14,15 @@ export interface S3BlobSettings {
   readonly completions: KeyedLock;
   /** Presigned-URL lifetime in seconds to use instead of core's, or `undefined`; `false`: no redirects. */
   readonly redirect: false | { readonly expiresIn: number | undefined };
+  /** Blob sizes known in this process (see `cache/facts.ts`). */
+  readonly facts: FactCache;
 }
 
 /**
  * {@link BlobStore} on `blobs/<alg>/<ab>/<hex>/data` objects. {@link touch} writes an empty
  * `touched` object next to `data` (rewriting a large blob to refresh its date would copy it), and
- * a blob's `modifiedAt` is the later of the two.
+ * a blob's `modifiedAt` is the later of the two. Sizes are cached; deletions are announced (see
+ * `cache/notices.ts`).
  */
 export class S3BlobStore implements BlobStore {
   readonly #store: ObjectStore;
@@ -34,8 +38,14 @@ export class S3BlobStore implements BlobStore {
   async stat(digest: string): Promise<BlobInfo | null> {
     // Size only: the age costs another request and only garbage collection needs it (from list()
     // and the conditional delete).
+    const { facts } = this.#settings;
+    const size = facts.get('blob', digest);
+    if (size !== undefined) return { digest, size };
+    const ticket = facts.ticket();
     const head = await this.#store.head(this.#keys.blob(digest));
-    return head ? { digest, size: head.size } : null;
+    if (!head) return null;
+    facts.set(ticket, 'blob', digest, head.size);
+    return { digest, size: head.size };
   }
 
   /** Size and age: the later of `data` and `touched`. */
@@ -57,7 +67,7 @@ export class S3BlobStore implements BlobStore {
       return (await this.#store.head(key)) ? (async function* () {})() : null;
     }
     const body = await this.#store.get(key, range, signal);
-    return body ? streamBody(body, signal) : null;
+    return body ? blobBody(body, signal) : null;
   }
 
   /**
@@ -66,26 +76,32 @@ export class S3BlobStore implements BlobStore {
    * ends without error and aborted otherwise. Either way the blob appears whole or not at all.
    */
   async put(digest: string, source: AsyncIterable<Uint8Array>, options: BlobPutOptions = {}): Promise<void> {
-    const { buffers, partsInFlight, completions } = this.#settings;
-    await writeObject(this.#store, this.#keys.blob(digest), source, {
+    const { buffers, partsInFlight, completions, facts } = this.#settings;
+    const ticket = facts.ticket();
+    const size = await writeObject(this.#store, this.#keys.blob(digest), source, {
       buffers,
       partsInFlight,
       completions,
       ...(options.signal ? { signal: options.signal } : {}),
     });
+    facts.set(ticket, 'blob', digest, size);
   }
 
   /**
    * With `unmodifiedSince`, a HEAD decides and a DeleteObjects follows: S3 has no conditional
    * delete, so a touch landing between the two is lost (the window is one round trip).
    */
-  async delete(digest: string, options: BlobDeleteOptions = {}): Promise<boolean> {
-    const info = await this.#statWithAge(digest);
-    if (!info) return false;
-    const { unmodifiedSince } = options;
-    if (unmodifiedSince && info.modifiedAt > unmodifiedSince) return false;
-    await this.#store.delete([this.#keys.blob(digest), this.#keys.blobTouched(digest)]);
-    return true;
+  delete(digest: string, options: BlobDeleteOptions = {}): Promise<boolean> {
+    const { facts } = this.#settings;
+    return facts.deleting(async () => {
+      facts.delete('blob', digest);
+      const info = await this.#statWithAge(digest);
+      if (!info) return false;
+      const { unmodifiedSince } = options;
+      if (unmodifiedSince && info.modifiedAt > unmodifiedSince) return false;
+      await this.#store.delete([this.#keys.blob(digest), this.#keys.blobTouched(digest)]);
+      return true;
+    });
   }
 
   /**
@@ -93,12 +109,15 @@ export class S3BlobStore implements BlobStore {
    * missing blob is taken back.
    */
   async touch(digest: string): Promise<boolean> {
+    const { facts } = this.#settings;
     const touched = this.#keys.blobTouched(digest);
+    const ticket = facts.ticket();
     const [exists] = await Promise.all([
       this.#store.head(this.#keys.blob(digest)),
       this.#store.put(touched, new Uint8Array(0)),
     ]);
     if (!exists) await quietly(() => this.#store.delete([touched]));
+    else facts.set(ticket, 'blob', digest, exists.size);
     return exists !== null;
   }
 

@@ -4,24 +4,15 @@
  *
  * @packageDocumentation
  */
-import type { S3Client } from '@aws-sdk/client-s3';
-import type { RegistryStorage } from '@wharf/core';
-import { S3BlobStore } from './blob-store.js';
-import { Keys } from './keys.js';
-import { S3MetadataStore } from './metadata-store.js';
+import type { EventStore, RegistryStorage } from '@wharf/core';
 import { AwsObjectStore } from './objects/aws.js';
-import { type MinioClientLike, MinioObjectStore } from './objects/minio.js';
+import { MinioObjectStore } from './objects/minio.js';
 import type { ObjectStore } from './objects/types.js';
-import { S3EventStore } from './outbox.js';
-import { S3UploadStore } from './upload-store.js';
-import { KeyedLock } from './util.js';
-import { BufferPool, MIN_PART_SIZE } from './writer.js';
+import { isAwsClient, resolveOptions, type S3StorageOptions } from './options.js';
+import { assemble } from './storage.js';
 
-export { S3BlobStore } from './blob-store.js';
-export { S3MetadataStore } from './metadata-store.js';
 export type { MinioClientLike } from './objects/minio.js';
-export { S3EventStore } from './outbox.js';
-export { S3UploadStore } from './upload-store.js';
+export type { S3CacheOptions, S3ClientLike, S3StorageOptions } from './options.js';
 
 /**
  * AWS SDK v3 client settings for S3-compatible servers: the SDK's default flexible checksums make
@@ -37,60 +28,15 @@ export const S3_COMPATIBLE_CLIENT_CONFIG = {
   responseChecksumValidation: 'WHEN_REQUIRED',
 } as const;
 
-/** Options of {@link createS3Storage}. */
-export interface S3StorageOptions {
-  /**
-   * The client: an `@aws-sdk/client-s3` `S3Client` (configure it with
-   * {@link S3_COMPATIBLE_CLIENT_CONFIG} for servers other than AWS) or a `minio` `Client`. The
-   * storage never closes it.
-   */
-  readonly client: S3Client | MinioClientLike;
-  /** The bucket; it must exist. */
-  readonly bucket: string;
-  /** A key prefix inside the bucket (`a/b` and `a/b/` are the same), default none. */
-  readonly prefix?: string;
-  /**
-   * Answer blob GETs with a `307` to a presigned URL instead of streaming the bytes through the
-   * registry. `expiresIn` (seconds) overrides the registry's `redirectExpiresIn`. Default `false`.
-   */
-  readonly redirect?: boolean | { readonly expiresIn?: number };
-  /**
-   * Bytes per multipart-upload part when streaming blobs and chunks into the bucket. Each write in
-   * progress holds up to three times this in memory (two parts uploading, one filling). Default
-   * 8 MiB; at least `minPartSize`.
-   */
-  readonly partSize?: number;
-  /** The server's smallest multipart part (except the last). Default 5 MiB, as on AWS. */
-  readonly minPartSize?: number;
-  /** The server's largest number of parts per multipart upload. Default 10 000, as on AWS. */
-  readonly maxParts?: number;
-  /** Requests one operation (a commit's part copies, listings) runs in parallel. Default 8. */
-  readonly concurrency?: number;
-  /**
-   * How racing chunk writers are told apart. `true`: `PutObject` with `If-None-Match: *` (one
-   * request, exact). `false`: a marker-and-list protocol for servers without conditional writes
-   * (at most one racer wins, but racers may all lose and retry; a crash at the wrong moment
-   * leaves that upload unable to grow). `'auto'` (default): probe the server once.
-   */
-  readonly conditionalWrites?: boolean | 'auto';
-}
-
 /** The stores on a bucket, and a `close()` for the shutdown path. */
 export interface S3Storage extends RegistryStorage {
-  readonly blobs: S3BlobStore;
-  readonly uploads: S3UploadStore;
-  readonly metadata: S3MetadataStore;
   /** The event outbox, under `_wharf/events/`. */
-  readonly events: S3EventStore;
-  /** Releases cached state. The client stays open (it belongs to the caller). */
+  readonly events: EventStore;
+  /**
+   * Waits for writes still running behind responses, withdraws this replica's deletion
+   * announcement and releases cached state. The client stays open (it belongs to the caller).
+   */
   close(): Promise<void>;
-}
-
-/** Parts of one streaming write uploading at once: two keep the link to the server busy. */
-const PARTS_IN_FLIGHT = 2;
-
-function isAwsClient(client: S3Client | MinioClientLike): client is S3Client {
-  return typeof (client as Partial<S3Client>).send === 'function' && !('makeRequestAsync' in client);
 }
 
 /**
@@ -98,7 +44,8 @@ function isAwsClient(client: S3Client | MinioClientLike): client is S3Client {
  * `<prefix>docker/registry/v2/`). Upload sessions live in the bucket too, so the POST, PATCH and
  * PUT of one push may each reach a different replica. Uses ranged GETs, multipart uploads with
  * `UploadPartCopy`, `ListObjectsV2`, `DeleteObjects` and (when available) conditional
- * `PutObject`; needs strongly consistent listings (AWS S3, Ceph RGW, MinIO).
+ * `PutObject`; needs strongly consistent listings (AWS S3, Ceph RGW, MinIO). A bad option throws
+ * core's `OptionsError` naming it.
  *
  * @example
  * ```ts
@@ -111,46 +58,10 @@ function isAwsClient(client: S3Client | MinioClientLike): client is S3Client {
  * ```
  */
 export function createS3Storage(options: S3StorageOptions): S3Storage {
-  const minPartSize = options.minPartSize ?? MIN_PART_SIZE;
-  const partSize = Math.max(options.partSize ?? 8 * 1024 * 1024, minPartSize);
-  const maxParts = options.maxParts ?? 10_000;
-  const concurrency = Math.max(1, options.concurrency ?? 8);
-  if (!options.bucket) throw new TypeError('createS3Storage: bucket is required');
-  if (!Number.isSafeInteger(partSize) || !Number.isSafeInteger(minPartSize) || minPartSize < 1)
-    throw new TypeError('createS3Storage: part sizes must be positive integers');
-  if (!Number.isSafeInteger(maxParts) || maxParts < 2)
-    throw new TypeError('createS3Storage: maxParts must be at least 2');
-
-  const store: ObjectStore = isAwsClient(options.client)
-    ? new AwsObjectStore(options.client, options.bucket)
-    : new MinioObjectStore(options.client, options.bucket);
-  const keys = new Keys(options.prefix ?? '');
-  const { redirect } = options;
-  const buffers = new BufferPool(partSize);
-  const completions = new KeyedLock();
-  const blobs = new S3BlobStore(store, keys, {
-    buffers,
-    partsInFlight: PARTS_IN_FLIGHT,
-    completions,
-    redirect: redirect ? { expiresIn: typeof redirect === 'object' ? redirect.expiresIn : undefined } : false,
-  });
-  const uploads = new S3UploadStore(store, keys, {
-    buffers,
-    minPartSize,
-    maxParts,
-    concurrency,
-    conditionalWrites: options.conditionalWrites ?? 'auto',
-    partsInFlight: PARTS_IN_FLIGHT,
-    completions,
-  });
-  const metadata = new S3MetadataStore(store, keys);
-  return {
-    blobs,
-    uploads,
-    metadata,
-    events: new S3EventStore(store, keys.root, options.conditionalWrites !== false),
-    async close() {
-      uploads.clear();
-    },
-  };
+  const resolved = resolveOptions(options);
+  const { client, bucket } = options;
+  const store: ObjectStore = isAwsClient(client)
+    ? new AwsObjectStore(client, bucket, { signedRequests: resolved.signedRequests })
+    : new MinioObjectStore(client, bucket);
+  return assemble(store, resolved);
 }

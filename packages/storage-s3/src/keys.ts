@@ -108,6 +108,11 @@ export class Keys {
   get probe(): string {
     return `${this.root}_wharf/probe/`;
   }
+
+  /** Where replicas announce deletions (see `cache/notices.ts`). */
+  get deletionNotices(): string {
+    return `${this.root}_wharf/deleting/`;
+  }
 }
 
 /** `alg:hex` → `[alg, hex]`, for `<alg>/<hex>` path segments. */

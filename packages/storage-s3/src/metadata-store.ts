@@ -8,6 +8,8 @@ import {
   pageOf,
   type ReferrerDescriptor,
 } from '@wharf/core';
+import type { FactCache } from './cache/facts.js';
+import { TagCache } from './cache/tags.js';
 import { digestOfRelative, type Keys } from './keys.js';
 import type { ObjectStore } from './objects/types.js';
 import { mapLimit } from './util.js';
@@ -22,17 +24,31 @@ const MEDIA_TYPE = 'media-type';
  */
 const DIGEST = 'digest';
 
+/** Settings of {@link S3MetadataStore}. */
+export interface S3MetadataSettings {
+  /** Links and revisions known in this process (see `cache/facts.ts`). */
+  readonly facts: FactCache;
+  /** Milliseconds a tag read here may be answered again without asking the bucket; 0: never. */
+  readonly tagCacheTtl: number;
+}
+
 /**
  * {@link MetadataStore} on distribution-compatible link objects: each link holds the digest it
- * points at, so every write is one atomic PutObject.
+ * points at, so every write is one atomic PutObject. Links and revisions are cached; their
+ * deletions are announced (see `cache/notices.ts`). Tags are read from the bucket every time,
+ * unless `tagCacheTtl` allows answers that old.
  */
 export class S3MetadataStore implements MetadataStore {
   readonly #store: ObjectStore;
   readonly #keys: Keys;
+  readonly #facts: FactCache;
+  readonly #tags: TagCache | undefined;
 
-  constructor(store: ObjectStore, keys: Keys) {
+  constructor(store: ObjectStore, keys: Keys, settings: S3MetadataSettings) {
     this.#store = store;
     this.#keys = keys;
+    this.#facts = settings.facts;
+    this.#tags = settings.tagCacheTtl > 0 ? new TagCache(settings.tagCacheTtl) : undefined;
   }
 
   async #putLink(key: string, digest: string, metadata?: Record<string, string>): Promise<void> {
@@ -56,16 +72,26 @@ export class S3MetadataStore implements MetadataStore {
     return true;
   }
 
-  linkBlob(repository: string, digest: string): Promise<void> {
-    return this.#putLink(this.#keys.layerLink(repository, digest), digest);
+  async linkBlob(repository: string, digest: string): Promise<void> {
+    const ticket = this.#facts.ticket();
+    await this.#putLink(this.#keys.layerLink(repository, digest), digest);
+    this.#facts.set(ticket, 'link', `${repository}\u0000${digest}`, true);
   }
 
   async hasBlobLink(repository: string, digest: string): Promise<boolean> {
-    return (await this.#store.head(this.#keys.layerLink(repository, digest))) !== null;
+    const fact = `${repository}\u0000${digest}`;
+    if (this.#facts.get('link', fact)) return true;
+    const ticket = this.#facts.ticket();
+    const found = (await this.#store.head(this.#keys.layerLink(repository, digest))) !== null;
+    if (found) this.#facts.set(ticket, 'link', fact, true);
+    return found;
   }
 
   unlinkBlob(repository: string, digest: string, options?: ConditionalDelete): Promise<boolean> {
-    return this.#remove(this.#keys.layerLink(repository, digest), options);
+    return this.#facts.deleting(() => {
+      this.#facts.delete('link', `${repository}\u0000${digest}`);
+      return this.#remove(this.#keys.layerLink(repository, digest), options);
+    });
   }
 
   /** The `<digest>/link` objects under `prefix`, dated by their last write. */
@@ -80,21 +106,47 @@ export class S3MetadataStore implements MetadataStore {
     yield* this.#links(this.#keys.layers(repository));
   }
 
-  putManifest(repository: string, record: { digest: string; mediaType: string }): Promise<void> {
-    return this.#putLink(this.#keys.revisionLink(repository, record.digest), record.digest, {
-      [MEDIA_TYPE]: record.mediaType,
-    });
+  /**
+   * Rewriting a revision with another media type changes a cached fact, so it is announced like a
+   * deletion; with caching on, that costs a HEAD first.
+   */
+  async putManifest(repository: string, record: { digest: string; mediaType: string }): Promise<void> {
+    const key = this.#keys.revisionLink(repository, record.digest);
+    const fact = `${repository}\u0000${record.digest}`;
+    const write = () => this.#putLink(key, record.digest, { [MEDIA_TYPE]: record.mediaType });
+    const ticket = this.#facts.ticket();
+    if (ticket === undefined) return write();
+    const cached = this.#facts.get('revision', fact);
+    const previous = cached ? cached.mediaType : (await this.#store.head(key))?.metadata[MEDIA_TYPE];
+    if (previous !== undefined && previous !== record.mediaType) {
+      await this.#facts.deleting(() => {
+        this.#facts.delete('revision', fact);
+        return write();
+      });
+      return;
+    }
+    await write();
+    this.#facts.set(ticket, 'revision', fact, { mediaType: record.mediaType });
   }
 
+  /** Without the revision's age when answered from the cache (only garbage collection needs it, from listings). */
   async getManifest(repository: string, digest: string): Promise<ManifestRecord | null> {
+    const fact = `${repository}\u0000${digest}`;
+    const cached = this.#facts.get('revision', fact);
+    if (cached) return { digest, ...(cached.mediaType ? { mediaType: cached.mediaType } : {}) };
+    const ticket = this.#facts.ticket();
     const head = await this.#store.head(this.#keys.revisionLink(repository, digest));
     if (!head) return null;
     const mediaType = head.metadata[MEDIA_TYPE];
+    this.#facts.set(ticket, 'revision', fact, { mediaType });
     return { digest, createdAt: head.lastModified, ...(mediaType ? { mediaType } : {}) };
   }
 
   deleteManifest(repository: string, digest: string, options?: ConditionalDelete): Promise<boolean> {
-    return this.#remove(this.#keys.revisionLink(repository, digest), options);
+    return this.#facts.deleting(() => {
+      this.#facts.delete('revision', `${repository}\u0000${digest}`);
+      return this.#remove(this.#keys.revisionLink(repository, digest), options);
+    });
   }
 
   /** Lists revisions without their media types (one HEAD each would be needed; core sniffs). */
@@ -104,20 +156,25 @@ export class S3MetadataStore implements MetadataStore {
 
   /** The index link first, then `current`, as distribution does. */
   async putTag(repository: string, tag: string, digest: string): Promise<void> {
+    this.#tags?.delete(repository, tag);
     await this.#putLink(this.#keys.tagIndex(repository, tag, digest), digest);
     await this.#putLink(this.#keys.tagCurrent(repository, tag), digest, { [DIGEST]: digest });
   }
 
   /** A HEAD; the link's body is read only when it lacks the digest metadata (written elsewhere). */
   async getTag(repository: string, tag: string): Promise<string | null> {
+    const cached = this.#tags?.get(repository, tag);
+    if (cached !== undefined) return cached;
     const key = this.#keys.tagCurrent(repository, tag);
     const head = await this.#store.head(key);
-    if (!head) return null;
-    return head.metadata[DIGEST] ?? (await this.#readText(key));
+    const digest = head ? (head.metadata[DIGEST] ?? (await this.#readText(key))) : null;
+    this.#tags?.set(repository, tag, digest);
+    return digest;
   }
 
   /** Removes the index links first and `current` last, so a crash midway leaves the tag valid. */
   async deleteTag(repository: string, tag: string): Promise<boolean> {
+    this.#tags?.delete(repository, tag);
     const current = this.#keys.tagCurrent(repository, tag);
     if (!(await this.#store.head(current))) return false;
     const rest: string[] = [];

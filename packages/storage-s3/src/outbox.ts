@@ -6,6 +6,7 @@ import {
   isEventKey,
   type ListPage,
 } from '@wharf/core';
+import { statusOf } from './objects/errors.js';
 import type { ObjectStore } from './objects/types.js';
 
 /** Records are small; anything bigger is not one of ours. */
@@ -43,8 +44,7 @@ export class S3EventStore implements EventStore {
       });
     } catch (error) {
       // AWS answers 409 to the losers of a race it is still settling.
-      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      if (options.ifAbsent && status === 409) return false;
+      if (options.ifAbsent && statusOf(error) === 409) return false;
       throw error;
     }
   }

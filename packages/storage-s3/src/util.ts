@@ -1,3 +1,5 @@
+import { Readable } from 'node:stream';
+import { nodeStreamBody } from '@wharf/core';
 import type { ObjectBody } from './objects/types.js';
 
 /** Throws the signal's reason when it has aborted. */
@@ -72,6 +74,15 @@ export async function* streamBody(body: ObjectBody, signal?: AbortSignal): Async
     signal?.removeEventListener('abort', onAbort);
     body.destroy();
   }
+}
+
+/**
+ * A blob body to hand to core: a Node stream (what the clients' HTTP responses are) as it is, so
+ * the HTTP adapter pipes it to the socket natively (see core's `nodeStreamBody`), anything else
+ * through {@link streamBody}.
+ */
+export function blobBody(body: ObjectBody, signal?: AbortSignal): AsyncIterable<Uint8Array> {
+  return body instanceof Readable ? nodeStreamBody(body, signal) : streamBody(body, signal);
 }
 
 /** A Buffer view of bytes (no copy). */

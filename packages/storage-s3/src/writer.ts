@@ -1,4 +1,10 @@
-import type { CompletedPart, ListedObject, MultipartRef, ObjectStore } from './objects/types.js';
+import type {
+  CompletedPart,
+  ListedMultipart,
+  ListedObject,
+  MultipartRef,
+  ObjectStore,
+} from './objects/types.js';
 import { type KeyedLock, mapLimit, quietly, throwIfAborted } from './util.js';
 
 /** The smallest part S3 accepts in a multipart upload (except the last one). */
@@ -171,8 +177,8 @@ export async function listPrefixes(store: ObjectStore, prefix: string): Promise<
 }
 
 /** Every in-progress multipart upload under `prefix`. */
-export async function listAllMultipart(store: ObjectStore, prefix: string): Promise<MultipartRef[]> {
-  const uploads: MultipartRef[] = [];
+export async function listAllMultipart(store: ObjectStore, prefix: string): Promise<ListedMultipart[]> {
+  const uploads: ListedMultipart[] = [];
   let marker: MultipartRef | undefined;
   do {
     const page = await store.listMultipart(prefix, marker);

@@ -3,7 +3,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { defineGcSuite, defineStoreConformanceSuite, type StoreHarness } from '@wharf/core/testing';
 import { describe } from 'vitest';
 import { createS3Storage } from '../src/index.js';
-import { awsClient, contents, env, purgePrefix, useBucket } from './helpers.js';
+import { awsClient, contents, env, purgePrefix, TEST_CACHE, useBucket, withoutNotices } from './helpers.js';
 
 describe.skipIf(!env)('S3 storage with the AWS SDK client', () => {
   const s3 = useBucket('conf-aws');
@@ -14,14 +14,20 @@ describe.skipIf(!env)('S3 storage with the AWS SDK client', () => {
     return async () => {
       const prefix = `t-${randomUUID()}/`;
       const clients: S3Client[] = [awsClient(env!)];
-      const storage = createS3Storage({ client: clients[0]!, bucket, prefix, conditionalWrites });
+      const storage = createS3Storage({
+        client: clients[0]!,
+        bucket,
+        prefix,
+        conditionalWrites,
+        cache: TEST_CACHE,
+      });
       return {
         storage,
-        inspect: () => contents(s3.admin, bucket, prefix),
+        inspect: () => contents(s3.admin, bucket, prefix).then(withoutNotices),
         async replica() {
           const client = awsClient(env!);
           clients.push(client);
-          return createS3Storage({ client, bucket, prefix, conditionalWrites });
+          return createS3Storage({ client, bucket, prefix, conditionalWrites, cache: TEST_CACHE });
         },
         async cleanup() {
           await purgePrefix(s3.admin, bucket, prefix);

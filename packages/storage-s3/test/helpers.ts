@@ -5,6 +5,7 @@ import { Client as MinioClient } from 'minio';
 import { afterAll, beforeAll } from 'vitest';
 import { S3_COMPATIBLE_CLIENT_CONFIG } from '../src/index.js';
 import { AwsObjectStore } from '../src/objects/aws.js';
+import type { ObjectStore } from '../src/objects/types.js';
 import { listAll, listAllMultipart, purge } from '../src/writer.js';
 
 export type S3TestEnv = NonNullable<ReturnType<typeof s3Env>>;
@@ -55,13 +56,31 @@ export async function purgePrefix(client: S3Client, bucket: string, prefix: stri
   await purge(new AwsObjectStore(client, bucket), prefix);
 }
 
+/**
+ * The cache settings of the tests: deletions wait one and a half leases (see cache/notices.ts), so
+ * a short lease keeps suites that delete a lot quick.
+ */
+export const TEST_CACHE = { lease: 300 } as const;
+
+/**
+ * A deleter's announcement (`_wharf/deleting/`) lingers for half a lease after its deletion: it is
+ * no data (cache.test.ts checks that it goes).
+ */
+export function withoutNotices(keys: string[]): string[] {
+  return keys.filter((key) => !key.includes('/_wharf/deleting/'));
+}
+
 /** Every key under `prefix`, plus `multipart:<key>` for each in-progress multipart upload, sorted. */
-export async function contents(client: S3Client, bucket: string, prefix: string): Promise<string[]> {
-  const store = new AwsObjectStore(client, bucket);
+export async function contentsOf(store: ObjectStore, prefix: string): Promise<string[]> {
   const keys: string[] = [];
   for await (const object of listAll(store, prefix)) keys.push(object.key);
   for (const upload of await listAllMultipart(store, prefix)) keys.push(`multipart:${upload.key}`);
   return keys.sort();
+}
+
+/** {@link contentsOf} a bucket, through an AWS SDK client. */
+export function contents(client: S3Client, bucket: string, prefix: string): Promise<string[]> {
+  return contentsOf(new AwsObjectStore(client, bucket), prefix);
 }
 
 /** A bucket and an admin client for one `describe` block: created before its tests, removed after. */

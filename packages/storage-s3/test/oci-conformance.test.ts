@@ -8,7 +8,7 @@ import { createRegistry } from '@wharf/core';
 import { defineOciConformanceSuite } from '@wharf/core/testing';
 import { afterAll, beforeAll, describe } from 'vitest';
 import { createS3Storage } from '../src/index.js';
-import { awsClient, bucketName, createBucket, deleteBucket, env } from './helpers.js';
+import { awsClient, bucketName, createBucket, deleteBucket, env, TEST_CACHE } from './helpers.js';
 
 describe.skipIf(!env)('OCI conformance on S3 storage', () => {
   const bucket = bucketName('oci');
@@ -23,7 +23,7 @@ describe.skipIf(!env)('OCI conformance on S3 storage', () => {
   if (env) {
     admin = awsClient(env);
     const registry = createRegistry({
-      storage: createS3Storage({ client: admin, bucket, prefix: randomUUID() }),
+      storage: createS3Storage({ client: admin, bucket, prefix: randomUUID(), cache: TEST_CACHE }),
     });
     defineOciConformanceSuite({ name: 's3', target: { registry } });
   }

@@ -111,6 +111,7 @@ export async function collectGarbage(ctx: RegistryContext, options: GcOptions = 
     links: [] as Array<{ repository: string; digest: string }>,
     blobs: [] as Array<{ digest: string; size: number }>,
     uploads: [] as Array<{ id: string; repository: string; size: number }>,
+    leftovers: [] as Array<{ description: string; size: number }>,
   };
 
   // Revisions first, then links, then bytes: the reverse of a push, so nothing points at data that is gone.
@@ -160,6 +161,21 @@ export async function collectGarbage(ctx: RegistryContext, options: GcOptions = 
       keptUploads++;
     }
     progress({ phase: 'uploads', done: deleted.uploads.length + keptUploads });
+  }
+  // After the sessions: what a reaped session owned is no leftover, and is gone already.
+  if (uploads.reapLeftovers) {
+    check();
+    const leftovers = await uploads.reapLeftovers({
+      sessionsBefore: new Date(uploadCutoff),
+      othersBefore: new Date(cutoff),
+      dryRun,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    for (const leftover of leftovers) {
+      deleted.leftovers.push({ description: leftover.description, size: leftover.size });
+      bytesReclaimed += leftover.size;
+    }
+    progress({ phase: 'leftovers', done: leftovers.length, total: leftovers.length });
   }
 
   const report: GcReport = {

@@ -9,7 +9,10 @@ export interface GcOptions {
   readonly gracePeriod?: number;
   /** Also delete manifests no tag reaches (directly, through an index or as a referrer). Default false. */
   readonly deleteUntagged?: boolean;
-  /** Upload sessions idle longer than this (milliseconds) are removed with their staged data. Default 24 hours. */
+  /**
+   * Upload sessions idle longer than this (milliseconds) are removed with their staged data, and so
+   * are the leftovers of crashed commits and cancels. Default 24 hours.
+   */
   readonly uploadMaxAge?: number;
   /** Called as the collection advances. */
   readonly onProgress?: (progress: GcProgress) => void;
@@ -19,7 +22,15 @@ export interface GcOptions {
 
 /** Where a collection is. */
 export interface GcProgress {
-  readonly phase: 'mark' | 'remark' | 'sweep-manifests' | 'sweep-links' | 'sweep-blobs' | 'uploads' | 'done';
+  readonly phase:
+    | 'mark'
+    | 'remark'
+    | 'sweep-manifests'
+    | 'sweep-links'
+    | 'sweep-blobs'
+    | 'uploads'
+    | 'leftovers'
+    | 'done';
   /** Items handled in this phase so far. */
   readonly done: number;
   /** Items in this phase, when known. */
@@ -47,7 +58,12 @@ export interface GcReport {
       readonly repository: string;
       readonly size: number;
     }>;
+    /**
+     * What crashed writers left outside any session (incomplete multipart uploads, a killed
+     * commit's files), where the storage finds such things (`UploadStore.reapLeftovers`).
+     */
+    readonly leftovers: ReadonlyArray<{ readonly description: string; readonly size: number }>;
   };
-  /** Bytes of deleted blobs and staged upload data. */
+  /** Bytes of deleted blobs, staged upload data and leftovers (where their size is known). */
   readonly bytesReclaimed: number;
 }

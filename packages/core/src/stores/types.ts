@@ -211,6 +211,39 @@ export interface UploadStore {
 
   /** Enumerates sessions (for reaping abandoned uploads). Order is unspecified. */
   list(): AsyncIterable<UploadSession>;
+
+  /**
+   * Optional: removes what writers that crashed left outside any live session (a commit's staging
+   * files, incomplete multipart uploads of a blob, temporary files), which no session listing
+   * finds. Garbage collection calls it after reaping idle sessions. Resolves what was removed (or,
+   * with `dryRun`, would be).
+   */
+  reapLeftovers?(options: LeftoverOptions): Promise<Leftover[]>;
+}
+
+/** Options of {@link UploadStore.reapLeftovers}. */
+export interface LeftoverOptions {
+  /**
+   * Leftovers of upload sessions (a crashed commit's or cancel's files) untouched since before
+   * this may go; garbage collection passes now minus its `uploadMaxAge`.
+   */
+  readonly sessionsBefore: Date;
+  /**
+   * Other leftovers (an interrupted blob write, such as an incomplete multipart upload of a blob's
+   * key) started before this may go; garbage collection passes now minus its `gracePeriod`.
+   */
+  readonly othersBefore: Date;
+  /** Only report. */
+  readonly dryRun?: boolean;
+  readonly signal?: AbortSignal;
+}
+
+/** Something {@link UploadStore.reapLeftovers} removed. */
+export interface Leftover {
+  /** What it was, for reports (a path or key, and its kind). */
+  readonly description: string;
+  /** Bytes it held, when known (else 0). */
+  readonly size: number;
 }
 
 /** A manifest revision of a repository. */

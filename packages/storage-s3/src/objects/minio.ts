@@ -1,9 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { ByteWindow } from '@wharf/core';
+import { type ByteWindow, nodeStreamBody } from '@wharf/core';
 import { asBuffer } from '../util.js';
+import { S3RequestError } from './errors.js';
+import { encodeKey, uriEncode } from './sigv4.js';
 import type {
   CompletedPart,
+  ListedMultipart,
+  ListedObject,
   ListOptions,
   ListResult,
   MultipartListResult,
@@ -13,13 +17,14 @@ import type {
   ObjectStore,
   PutOptions,
 } from './types.js';
+import { s3ErrorCode, xmlElements, xmlEscape, xmlValue } from './xml.js';
 
 type Headers = Record<string, string | boolean | number | undefined>;
 
 /**
- * The part of a minio-js (v8) `Client` that the backend uses. A `new Client({...})` from the
- * `minio` package satisfies it; the type is spelled out so that this package does not need
- * `minio` installed unless you use it.
+ * The part of a minio-js (v8) `Client` that the backend uses: its signed request. Every 8.x
+ * release has it; the type is spelled out so that this package needs no `minio` installed unless
+ * you use it, and so that any 8.x release's `Client` is accepted.
  */
 export interface MinioClientLike {
   makeRequestAsync(
@@ -28,52 +33,16 @@ export interface MinioClientLike {
     expectedCodes?: number[],
     region?: string,
   ): Promise<IncomingMessage>;
-  listObjectsV2Query(
-    bucketName: string,
-    prefix: string,
-    continuationToken: string,
-    delimiter: string,
-    maxKeys: number,
-    startAfter: string,
-  ): Promise<{
-    objects: ReadonlyArray<{ name?: string; prefix?: string; size: number; lastModified?: Date }>;
-    isTruncated: boolean;
-    nextContinuationToken: string;
-  }>;
-  listIncompleteUploadsQuery(
-    bucketName: string,
-    prefix: string,
-    keyMarker: string,
-    uploadIdMarker: string,
-    delimiter: string,
-  ): Promise<{
-    uploads: ReadonlyArray<{ key: string; uploadId: string }>;
-    isTruncated: boolean;
-    nextKeyMarker: string;
-    nextUploadIdMarker: string;
-  }>;
-  initiateNewMultipartUpload(bucketName: string, objectName: string, headers: Headers): Promise<string>;
-  uploadPart(
-    partConfig: {
-      bucketName: string;
-      objectName: string;
-      uploadID: string;
-      partNumber: number;
-      headers: Headers;
-    },
-    payload?: Buffer | string,
-  ): Promise<{ etag: string }>;
-  completeMultipartUpload(
-    bucketName: string,
-    objectName: string,
-    uploadId: string,
-    etags: { part: number; etag?: string }[],
-  ): Promise<unknown>;
-  abortMultipartUpload(bucketName: string, objectName: string, uploadId: string): Promise<void>;
   presignedGetObject(bucketName: string, objectName: string, expires?: number): Promise<string>;
 }
 
-/** Reads and discards a response, so its connection goes back to the pool. */
+/**
+ * Every status is an answer to makeRequestAsync (it throws only on network errors then, and on 5xx
+ * after retrying), so that this adapter decides on statuses itself.
+ */
+const ANY_STATUS = Array.from({ length: 500 }, (_, i) => i + 100);
+
+/** Reads a response to its end, so its connection goes back to the pool. */
 async function drain(res: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of res) chunks.push(chunk as Buffer);
@@ -91,17 +60,22 @@ function rangeHeader(range: ByteWindow): string {
 
 /** `/bucket/key` for `x-amz-copy-source`, URL-encoded except for the slashes. */
 function copySource(bucket: string, key: string): string {
-  return `/${bucket}/${encodeURIComponent(key).replace(/%2F/g, '/')}`;
+  return `/${bucket}/${encodeKey(key)}`;
 }
 
-function xmlEscape(text: string): string {
-  return text.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
+/** A query string of encoded pairs (values already strings; empty ones are left out). */
+function query(pairs: Record<string, string | undefined>): string {
+  return Object.entries(pairs)
+    .filter(([, value]) => value !== undefined && value !== '')
+    .map(([key, value]) => `${uriEncode(key)}=${uriEncode(value!)}`)
+    .join('&');
 }
 
 /**
- * {@link ObjectStore} over a minio-js client. Plain object requests go through the client's
- * signed `makeRequestAsync`, so that status codes (404, 412) are checked directly rather than
- * through error names, which differ between servers.
+ * {@link ObjectStore} over a minio-js client. Every request goes through the client's signed
+ * `makeRequestAsync` and is judged by its status code and body here, not by the client's error
+ * names (which differ between servers) nor by its higher-level methods (which differ between
+ * 8.x releases).
  */
 export class MinioObjectStore implements ObjectStore {
   readonly bucket: string;
@@ -112,12 +86,42 @@ export class MinioObjectStore implements ObjectStore {
     this.bucket = bucket;
   }
 
-  async head(key: string): Promise<ObjectHead | null> {
+  /** One request; resolves the response, or throws an {@link S3RequestError} for any other status than `ok`. */
+  async #request(
+    options: { method: string; objectName?: string; query?: string; headers?: Headers },
+    payload: Buffer | string,
+    ok: readonly number[],
+  ): Promise<IncomingMessage> {
     const res = await this.#client.makeRequestAsync(
-      { method: 'HEAD', bucketName: this.bucket, objectName: key },
-      '',
-      [200, 404],
+      { ...options, bucketName: this.bucket },
+      payload,
+      ANY_STATUS,
     );
+    const status = res.statusCode ?? 0;
+    if (ok.includes(status)) return res;
+    const text = await drain(res).catch(() => '');
+    const code = s3ErrorCode(text) ?? '';
+    throw new S3RequestError(
+      status,
+      code,
+      `S3 ${options.method} ${options.objectName ?? ''} answered ${status} ${code}`,
+    );
+  }
+
+  /** A request whose 200 body is XML that may still hold an error (copies and completions). */
+  async #xml(
+    options: { method: string; objectName?: string; query?: string; headers?: Headers },
+    payload: Buffer | string = '',
+  ): Promise<string> {
+    const text = await drain(await this.#request(options, payload, [200]));
+    // A copy or a completion can fail after its 200 has been sent: the error is then in the body.
+    const code = s3ErrorCode(text);
+    if (code !== undefined) throw new S3RequestError(500, code, `S3 ${options.method} failed: ${code}`);
+    return text;
+  }
+
+  async head(key: string): Promise<ObjectHead | null> {
+    const res = await this.#request({ method: 'HEAD', objectName: key }, '', [200, 404]);
     await drain(res);
     if (res.statusCode === 404) return null;
     const metadata: Record<string, string> = {};
@@ -133,13 +137,8 @@ export class MinioObjectStore implements ObjectStore {
   }
 
   async get(key: string, range?: ByteWindow, signal?: AbortSignal): Promise<ObjectBody | null> {
-    const res = await this.#client.makeRequestAsync(
-      {
-        method: 'GET',
-        bucketName: this.bucket,
-        objectName: key,
-        ...(range ? { headers: { range: rangeHeader(range) } } : {}),
-      },
+    const res = await this.#request(
+      { method: 'GET', objectName: key, ...(range ? { headers: { range: rangeHeader(range) } } : {}) },
       '',
       [200, 206, 404],
     );
@@ -147,25 +146,15 @@ export class MinioObjectStore implements ObjectStore {
       await drain(res);
       return null;
     }
-    if (signal) {
-      const onAbort = (): void => {
-        res.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-      };
-      if (signal.aborted) onAbort();
-      else {
-        signal.addEventListener('abort', onAbort, { once: true });
-        res.once('close', () => signal.removeEventListener('abort', onAbort));
-      }
-    }
-    return res;
+    return nodeStreamBody(res, signal);
   }
 
   async put(key: string, body: Uint8Array, opts: PutOptions = {}): Promise<boolean> {
     const headers: Headers = {};
     if (opts.ifNoneMatch) headers['if-none-match'] = '*';
     for (const [name, value] of Object.entries(opts.metadata ?? {})) headers[`x-amz-meta-${name}`] = value;
-    const res = await this.#client.makeRequestAsync(
-      { method: 'PUT', bucketName: this.bucket, objectName: key, headers },
+    const res = await this.#request(
+      { method: 'PUT', objectName: key, headers },
       asBuffer(body),
       opts.ifNoneMatch ? [200, 412] : [200],
     );
@@ -176,12 +165,7 @@ export class MinioObjectStore implements ObjectStore {
   async delete(keys: readonly string[]): Promise<void> {
     if (keys.length === 1) {
       // A plain DELETE: no request or response body to build and parse.
-      const res = await this.#client.makeRequestAsync(
-        { method: 'DELETE', bucketName: this.bucket, objectName: keys[0] },
-        '',
-        [204, 200, 404],
-      );
-      await drain(res);
+      await drain(await this.#request({ method: 'DELETE', objectName: keys[0]! }, '', [204, 200, 404]));
       return;
     }
     for (let i = 0; i < keys.length; i += 1000) {
@@ -190,86 +174,104 @@ export class MinioObjectStore implements ObjectStore {
         .map((k) => `<Object><Key>${xmlEscape(k)}</Key></Object>`)
         .join('')}</Delete>`;
       const payload = Buffer.from(xml);
-      const res = await this.#client.makeRequestAsync(
-        {
-          method: 'POST',
-          bucketName: this.bucket,
-          query: 'delete',
-          headers: { 'content-md5': createHash('md5').update(payload).digest('base64') },
-        },
-        payload,
-        [200],
+      const text = await drain(
+        await this.#request(
+          {
+            method: 'POST',
+            query: 'delete',
+            headers: { 'content-md5': createHash('md5').update(payload).digest('base64') },
+          },
+          payload,
+          [200],
+        ),
       );
-      const text = await drain(res);
-      const error = /<Error>[\s\S]*?<Code>([^<]*)<\/Code>[\s\S]*?<\/Error>/.exec(text);
-      if (error && error[1] !== 'NoSuchKey') throw new Error(`S3 delete failed: ${error[1]}`);
+      const failed = xmlElements(text, 'Error')
+        .map((error) => xmlValue(error, 'Code') ?? '')
+        .filter((code) => code !== 'NoSuchKey');
+      if (failed.length > 0) throw new Error(`S3 delete failed for ${failed.length} key(s): ${failed[0]}`);
     }
   }
 
   async list(prefix: string, opts: ListOptions = {}): Promise<ListResult> {
-    const out = await this.#client.listObjectsV2Query(
-      this.bucket,
-      prefix,
-      opts.token ?? '',
-      opts.delimiter ?? '',
-      opts.maxKeys ?? 1000,
-      opts.startAfter ?? '',
+    const text = await drain(
+      await this.#request(
+        {
+          method: 'GET',
+          query: query({
+            'list-type': '2',
+            prefix,
+            delimiter: opts.delimiter,
+            'max-keys': String(opts.maxKeys ?? 1000),
+            'continuation-token': opts.token,
+            'start-after': opts.token ? undefined : opts.startAfter,
+          }),
+        },
+        '',
+        [200],
+      ),
     );
-    const objects = [];
-    const prefixes = [];
-    for (const item of out.objects) {
-      if (item.prefix !== undefined) prefixes.push(item.prefix);
-      else if (item.name !== undefined)
-        objects.push({ key: item.name, size: item.size, lastModified: item.lastModified ?? new Date(0) });
-    }
-    return {
-      objects,
-      prefixes,
-      ...(out.isTruncated && out.nextContinuationToken ? { next: out.nextContinuationToken } : {}),
-    };
+    const objects: ListedObject[] = xmlElements(text, 'Contents').map((item) => ({
+      key: xmlValue(item, 'Key') ?? '',
+      size: Number(xmlValue(item, 'Size') ?? 0),
+      lastModified: new Date(xmlValue(item, 'LastModified') ?? 0),
+    }));
+    const prefixes = xmlElements(text, 'CommonPrefixes').flatMap((item) => {
+      const value = xmlValue(item, 'Prefix');
+      return value === undefined ? [] : [value];
+    });
+    const next =
+      xmlValue(text, 'IsTruncated') === 'true' ? xmlValue(text, 'NextContinuationToken') : undefined;
+    return { objects, prefixes, ...(next ? { next } : {}) };
   }
 
   async listMultipart(prefix: string, marker?: MultipartRef): Promise<MultipartListResult> {
-    const out = await this.#client.listIncompleteUploadsQuery(
-      this.bucket,
-      prefix,
-      marker?.key ?? '',
-      marker?.uploadId ?? '',
-      '',
+    const text = await drain(
+      await this.#request(
+        {
+          method: 'GET',
+          query: `uploads&${query({ prefix, 'key-marker': marker?.key, 'upload-id-marker': marker?.uploadId })}`,
+        },
+        '',
+        [200],
+      ),
     );
-    const uploads = out.uploads.map((u) => ({ key: u.key, uploadId: u.uploadId }));
-    return out.isTruncated && out.nextKeyMarker
-      ? { uploads, next: { key: out.nextKeyMarker, uploadId: out.nextUploadIdMarker } }
+    const uploads: ListedMultipart[] = xmlElements(text, 'Upload').map((item) => ({
+      key: xmlValue(item, 'Key') ?? '',
+      uploadId: xmlValue(item, 'UploadId') ?? '',
+      initiated: new Date(xmlValue(item, 'Initiated') ?? 0),
+    }));
+    const truncated = xmlValue(text, 'IsTruncated') === 'true';
+    const nextKey = xmlValue(text, 'NextKeyMarker');
+    return truncated && nextKey
+      ? { uploads, next: { key: nextKey, uploadId: xmlValue(text, 'NextUploadIdMarker') ?? '' } }
       : { uploads };
   }
 
-  createMultipart(key: string): Promise<string> {
-    return this.#client.initiateNewMultipartUpload(this.bucket, key, {});
+  async createMultipart(key: string): Promise<string> {
+    const uploadId = xmlValue(
+      await this.#xml({ method: 'POST', objectName: key, query: 'uploads' }),
+      'UploadId',
+    );
+    if (!uploadId) throw new Error('CreateMultipartUpload returned no upload id');
+    return uploadId;
   }
 
   async uploadPart(key: string, uploadId: string, partNumber: number, body: Uint8Array): Promise<string> {
-    const out = await this.#client.uploadPart(
-      { bucketName: this.bucket, objectName: key, uploadID: uploadId, partNumber, headers: {} },
+    const res = await this.#request(
+      { method: 'PUT', objectName: key, query: query({ partNumber: String(partNumber), uploadId }) },
       asBuffer(body),
+      [200],
     );
-    return out.etag;
+    await drain(res);
+    return header(res, 'etag') ?? '';
   }
 
   async copy(source: string, target: string): Promise<void> {
-    const res = await this.#client.makeRequestAsync(
-      {
-        method: 'PUT',
-        bucketName: this.bucket,
-        objectName: target,
-        headers: { 'x-amz-copy-source': copySource(this.bucket, source) },
-      },
-      '',
-      [200],
-    );
-    // A copy can fail after its 200 has been sent: the error is then in the body.
-    const text = await drain(res);
-    const error = /<Error>[\s\S]*?<Code>([^<]*)<\/Code>/.exec(text);
-    if (error) throw new Error(`S3 copy failed: ${error[1]}`);
+    await this.#xml({
+      method: 'PUT',
+      objectName: target,
+      headers: { 'x-amz-copy-source': copySource(this.bucket, source) },
+    });
   }
 
   async copyPart(
@@ -279,41 +281,34 @@ export class MinioObjectStore implements ObjectStore {
     source: string,
     range: ByteWindow,
   ): Promise<string> {
-    const out = await this.#client.uploadPart({
-      bucketName: this.bucket,
+    const text = await this.#xml({
+      method: 'PUT',
       objectName: key,
-      uploadID: uploadId,
-      partNumber,
+      query: query({ partNumber: String(partNumber), uploadId }),
       headers: {
         'x-amz-copy-source': copySource(this.bucket, source),
         'x-amz-copy-source-range': rangeHeader(range),
       },
     });
-    return out.etag;
+    return xmlValue(text, 'ETag') ?? '';
   }
 
   async completeMultipart(key: string, uploadId: string, parts: readonly CompletedPart[]): Promise<void> {
-    await this.#client.completeMultipartUpload(
-      this.bucket,
-      key,
-      uploadId,
-      parts.map((p) => ({ part: p.partNumber, etag: p.etag })),
-    );
+    const xml = `<CompleteMultipartUpload>${parts
+      .map((p) => `<Part><PartNumber>${p.partNumber}</PartNumber><ETag>${xmlEscape(p.etag)}</ETag></Part>`)
+      .join('')}</CompleteMultipartUpload>`;
+    await this.#xml({ method: 'POST', objectName: key, query: query({ uploadId }) }, Buffer.from(xml));
   }
 
   async abortMultipart(key: string, uploadId: string): Promise<void> {
-    // Expect 404 too: an upload that is already gone is what we wanted.
-    const res = await this.#client.makeRequestAsync(
-      {
-        method: 'DELETE',
-        bucketName: this.bucket,
-        objectName: key,
-        query: `uploadId=${encodeURIComponent(uploadId)}`,
-      },
-      '',
-      [204, 200, 404],
+    // 404 too: an upload that is already gone is what we wanted.
+    await drain(
+      await this.#request(
+        { method: 'DELETE', objectName: key, query: query({ uploadId }) },
+        '',
+        [204, 200, 404],
+      ),
     );
-    await drain(res);
   }
 
   presignGet(key: string, expiresIn: number): Promise<string> {

@@ -39,9 +39,15 @@ export interface MultipartRef {
   readonly uploadId: string;
 }
 
+/** An in-progress multipart upload in a listing. */
+export interface ListedMultipart extends MultipartRef {
+  /** When the upload was started (the server's clock). */
+  readonly initiated: Date;
+}
+
 /** One page of in-progress multipart uploads. */
 export interface MultipartListResult {
-  readonly uploads: readonly MultipartRef[];
+  readonly uploads: readonly ListedMultipart[];
   readonly next?: MultipartRef;
 }
 

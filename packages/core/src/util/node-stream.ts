@@ -1,0 +1,40 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * Makes a Node readable stream a store body: it is returned as a stream, which the node:http
+ * adapter pipes to the socket natively (the cheapest way per byte), and it is released however
+ * its reader stops: `signal` aborting destroys it with the signal's reason (not a generic
+ * AbortError, like every other store stream), and so does ending its async iterator early, even
+ * before the first read (a Node stream's own iterator is a generator whose `return()` before
+ * `next()` never reaches its cleanup, so the file or connection behind it would stay open).
+ */
+export function nodeStreamBody<T extends Readable>(stream: T, signal?: AbortSignal): T {
+  if (signal) {
+    const abort = (): void => {
+      stream.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+    };
+    if (signal.aborted) abort();
+    else {
+      signal.addEventListener('abort', abort, { once: true });
+      stream.once('close', () => signal.removeEventListener('abort', abort));
+    }
+  }
+  const iterate = stream[Symbol.asyncIterator].bind(stream);
+  stream[Symbol.asyncIterator] = () => {
+    const inner = iterate();
+    const outer: AsyncIterableIterator<unknown> = {
+      next: () => inner.next(),
+      return: async (value?: unknown) => {
+        stream.destroy();
+        return inner.return ? inner.return(value) : { done: true, value: undefined };
+      },
+      throw: async (error?: unknown) => {
+        stream.destroy();
+        return inner.throw ? inner.throw(error) : Promise.reject(error);
+      },
+      [Symbol.asyncIterator]: () => outer,
+    };
+    return outer;
+  };
+  return stream;
+}
