@@ -124,15 +124,15 @@ health:
     await alice.pullImage('alice/metrics', 'v1', image);
     const blobBytes = [image.config, ...image.layers].reduce((sum, blob) => sum + blob.bytes.length, 0);
     const total = blobBytes + image.manifest.bytes.length;
-    expect(await metric(debug, 'wharf_pushed_bytes_total')).toBe(pushedBefore + total);
-    expect(await metric(debug, 'wharf_pulled_bytes_total')).toBe(pulledBefore + total);
-    expect(
-      await metric(debug, 'registry_http_requests_total', {
-        method: 'PUT',
-        code: '201',
-        handler: 'manifest',
-      }),
-    ).toBe(manifestPuts + 1);
+    // A response is counted when the server has finished sending it, which can be a moment after
+    // the client has read its last byte: poll rather than read once.
+    await expect.poll(() => metric(debug, 'wharf_pushed_bytes_total')).toBe(pushedBefore + total);
+    await expect.poll(() => metric(debug, 'wharf_pulled_bytes_total')).toBe(pulledBefore + total);
+    await expect
+      .poll(() =>
+        metric(debug, 'registry_http_requests_total', { method: 'PUT', code: '201', handler: 'manifest' }),
+      )
+      .toBe(manifestPuts + 1);
     expect(
       await metric(debug, 'registry_http_request_duration_seconds_count', { method: 'GET', handler: 'blob' }),
     ).toBeGreaterThanOrEqual(3);
@@ -142,13 +142,15 @@ health:
         action: 'blobs.put',
       }),
     ).toBeGreaterThanOrEqual(1);
-    expect(await metric(debug, 'registry_http_in_flight_requests')).toBe(0);
-    expect(await metric(debug, 'wharf_uploads_in_progress')).toBe(0);
+    await expect.poll(() => metric(debug, 'registry_http_in_flight_requests')).toBe(0);
+    await expect.poll(() => metric(debug, 'wharf_uploads_in_progress')).toBe(0);
 
     const failures = await metric(debug, 'wharf_auth_failures_total', { reason: 'credentials' });
     const bad = await fetch(`${server.url}/v2/`, { headers: { Authorization: basic('alice', 'guess') } });
     expect(bad.status).toBe(401);
-    expect(await metric(debug, 'wharf_auth_failures_total', { reason: 'credentials' })).toBe(failures + 1);
+    await expect
+      .poll(() => metric(debug, 'wharf_auth_failures_total', { reason: 'credentials' }))
+      .toBe(failures + 1);
     // Labels are bounded: no repository names unless enabled.
     expect(await (await fetch(`${debug}/metrics`)).text()).not.toContain('alice/metrics');
   });
