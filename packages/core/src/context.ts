@@ -122,8 +122,6 @@ export function createContext(options: RegistryOptions): RegistryContext {
     dispatcher: events,
     onEvent: options.onEvent,
     pulls: eventOptions.pulls ?? false,
-    blobs: storage.blobs,
-    manifestMaxBytes: limits.manifestMaxBytes,
     logger,
     clock,
   });
