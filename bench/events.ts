@@ -91,7 +91,7 @@ async function pushSmallImages(url: string, count: number, rep: number): Promise
 }
 
 /**
- * Runs both scenarios on both variants, alternating them per repetition; resolves samples by
+ * Runs both scenarios on both variants, alternating their order per repetition; resolves samples by
  * scenario and variant (`wharf-fs` without an endpoint, `wharf-fs+endpoint` with one).
  */
 export async function benchEvents(
@@ -115,10 +115,12 @@ export async function benchEvents(
   };
   try {
     for (let rep = 0; rep < options.reps; rep++) {
-      for (const [name, endpoint] of [
+      const pair = [
         ['wharf-fs', undefined],
         ['wharf-fs+endpoint', hook],
-      ] as const) {
+      ] as const;
+      // Alternate which variant goes first, so drift in the machine's load favours neither.
+      for (const [name, endpoint] of rep % 2 === 0 ? pair : [...pair].reverse()) {
         const target = await start(join(work, `events-${name}-${rep}`), endpoint);
         try {
           const blob = variant(big, rep);

@@ -1,4 +1,4 @@
-import { type Logger, RegistryError } from '@wharf/core';
+import { type Clock, type Logger, RegistryError, systemClock } from '@wharf/core';
 import { FailureLimiter, type RateLimitOptions } from './rate-limit.js';
 import { cachedVerifier, type UserSource, type VerifyCredentials, verifierOf } from './users.js';
 
@@ -15,6 +15,11 @@ export interface AuthenticatorOptions {
   /** Limits on failed attempts; `false` disables them. Default: see {@link RateLimitOptions}. */
   readonly rateLimit?: RateLimitOptions | false;
   readonly logger?: Partial<Logger>;
+  /**
+   * Where the time is read: token lifetimes, the success cache, rate-limit windows. Default: the
+   * system clock; tests pass the clock they give `createRegistry` and move it by hand.
+   */
+  readonly clock?: Clock;
 }
 
 /** Checks passwords with failure rate limiting, a success cache, and logs that never name secrets. */
@@ -24,8 +29,10 @@ export class Authenticator {
   readonly #logger: Partial<Logger> | undefined;
 
   constructor(options: AuthenticatorOptions) {
-    this.#verify = cachedVerifier(verifierOf(options.users), options.cacheSeconds ?? 60);
-    this.#limiter = options.rateLimit === false ? undefined : new FailureLimiter(options.rateLimit);
+    const clock = options.clock ?? systemClock;
+    const now = () => clock.now();
+    this.#verify = cachedVerifier(verifierOf(options.users), options.cacheSeconds ?? 60, 10_000, now);
+    this.#limiter = options.rateLimit === false ? undefined : new FailureLimiter(options.rateLimit, now);
     this.#logger = options.logger;
   }
 

@@ -43,6 +43,7 @@ const AUTHENTICATOR: OptionChecks<AuthenticatorOptions> = {
     },
     { exact: false },
   ),
+  clock: optionCheck.methods(['now'], 'a clock'),
 };
 
 const BASIC: OptionChecks<BasicAuthOptions> = {
@@ -83,6 +84,7 @@ const TOKEN_AUTH: OptionChecks<TokenAuthOptions> = {
   issuer: optionCheck.required(optionCheck.text),
   leeway: optionCheck.number(0),
   policy: optionCheck.function,
+  clock: AUTHENTICATOR.clock,
 };
 
 // `createTokenAuth` hands its whole options object to `createTokenIssuer`, so the issuer accepts

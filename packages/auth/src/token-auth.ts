@@ -1,4 +1,12 @@
-import type { AuthDecision, Authorizer, Logger, RegistryAction, RegistryRequest } from '@wharf/core';
+import {
+  type AuthDecision,
+  type Authorizer,
+  type Clock,
+  type Logger,
+  type RegistryAction,
+  type RegistryRequest,
+  systemClock,
+} from '@wharf/core';
 import { quote, requestCredentials } from './credentials.js';
 import { type TokenClaims, TokenError, verifyToken } from './jwt.js';
 import { createKeyResolver, type KeySourceOptions } from './key-resolver.js';
@@ -19,6 +27,8 @@ export interface TokenAuthOptions extends KeySourceOptions {
   readonly issuer: string;
   /** Tolerated clock skew, in seconds. Default 30. */
   readonly leeway?: number;
+  /** Where the time is read to check `exp`, `nbf` and `iat`. Default: the system clock. */
+  readonly clock?: Clock;
   /**
    * What users may do, when the registry knows (the built-in issuer passes its policy). It lets
    * `_catalog` with `registry:catalog:*` list the repositories the token's user may pull.
@@ -78,6 +88,7 @@ export function tokenAuth(options: TokenAuthOptions): Authorizer {
   const logger: Partial<Logger> | undefined = options.logger;
   const realmOf = typeof options.realm === 'string' ? () => options.realm as string : options.realm;
   const verified = new WeakMap<RegistryRequest, Promise<Verified>>();
+  const clock = options.clock ?? systemClock;
 
   function check(request: RegistryRequest, token: string): Promise<Verified> {
     let result = verified.get(request);
@@ -86,6 +97,7 @@ export function tokenAuth(options: TokenAuthOptions): Authorizer {
         keys,
         issuer,
         audience: service,
+        now: Math.floor(clock.now() / 1000),
         ...(options.leeway === undefined ? {} : { leeway: options.leeway }),
       }).then(
         (claims) => ({ claims }),

@@ -1,7 +1,7 @@
 import { type KeyObject, randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HeaderLookup, Logger } from '@wharf/core';
-import { isRegistryError } from '@wharf/core';
+import { isRegistryError, systemClock } from '@wharf/core';
 import { Authenticator, type AuthenticatorOptions } from './authenticator.js';
 import { policyOf } from './basic.js';
 import { type Credentials, parseAuthorization, quote } from './credentials.js';
@@ -161,6 +161,7 @@ export function createTokenIssuer(options: TokenIssuerOptions): TokenIssuer {
         : loadSigningKey(options.signingKey);
   const logger: Partial<Logger> | undefined = options.logger;
   const basicChallenge = `Basic realm=${quote(options.basicRealm ?? 'wharf')}`;
+  const clock = options.clock ?? systemClock;
 
   async function grant(user: string | undefined, scopes: readonly Scope[]): Promise<AccessEntry[]> {
     const granted: AccessEntry[] = [];
@@ -186,7 +187,7 @@ export function createTokenIssuer(options: TokenIssuerOptions): TokenIssuer {
   }
 
   async function issue(user: string | undefined, scopes: readonly Scope[]) {
-    const now = Math.floor(Date.now() / 1000);
+    const now = Math.floor(clock.now() / 1000);
     const access = await grant(user, scopes);
     const claims: TokenClaims = {
       iss: issuerName,

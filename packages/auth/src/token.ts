@@ -51,6 +51,7 @@ export function createTokenAuth(options: CreateTokenAuthOptions): TokenAuth {
     publicKeys: issuer.verificationKeys.map((k) => k.key),
     policy: issuer.policy,
     ...(options.leeway === undefined ? {} : { leeway: options.leeway }),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
     ...(options.logger === undefined ? {} : { logger: options.logger }),
   });
   return { authorize, issuer };

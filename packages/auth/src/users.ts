@@ -122,28 +122,29 @@ export function cachedVerifier(
   verify: VerifyCredentials,
   ttlSeconds = 60,
   maxEntries = 10_000,
+  now: () => number = Date.now,
 ): VerifyCredentials {
   if (ttlSeconds <= 0) return verify;
   const key = randomBytes(32);
   const verified = new Map<string, number>();
   return async (user, password) => {
     const id = createHmac('sha256', key).update(user).update('\0').update(password).digest('base64');
-    const now = Date.now();
+    const time = now();
     const until = verified.get(id);
     if (until !== undefined) {
-      if (until > now) return true;
+      if (until > time) return true;
       verified.delete(id);
     }
     if (!(await verify(user, password))) return false;
     if (verified.size >= maxEntries) {
-      for (const [entry, expiry] of verified) if (expiry <= now) verified.delete(entry);
+      for (const [entry, expiry] of verified) if (expiry <= time) verified.delete(entry);
       // Still full: drop the oldest entries (a Map iterates in insertion order).
       for (const entry of verified.keys()) {
         if (verified.size < maxEntries) break;
         verified.delete(entry);
       }
     }
-    verified.set(id, now + ttlSeconds * 1000);
+    verified.set(id, time + ttlSeconds * 1000);
     return true;
   };
 }

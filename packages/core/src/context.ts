@@ -1,3 +1,4 @@
+import { type Clock, systemClock } from './clock.js';
 import { OptionsError } from './errors.js';
 import { buildDispatcher, type EventDispatcher, resolveSource } from './events/pipeline.js';
 import { EventRecorder } from './events/recorder.js';
@@ -45,6 +46,8 @@ export interface RegistryContext {
   readonly features: Readonly<RegistryFeatures>;
   readonly logger: Logger;
   readonly redirectExpiresIn: number;
+  /** Where the time is read (`RegistryOptions.clock`). */
+  readonly clock: Clock;
   /** Live upload hashers of this process (an optimisation; see `uploads/hashing.ts`). */
   readonly liveHashers: LiveHashers;
   /** The scope of a request being handled (`handle` opens it). */
@@ -91,8 +94,9 @@ export function createContext(options: RegistryOptions): RegistryContext {
   const upstreams = resolveUpstreams(options.upstreams);
   const logger: Logger = resolveLogger(options.logger);
   const observer = options.observer ?? {};
+  const clock = options.clock ?? systemClock;
   const storage = instrumentStorage(
-    options.storage ?? createMemoryStorage(),
+    options.storage ?? createMemoryStorage({ clock }),
     observer.storageOperation && ((event) => notify(logger, observer.storageOperation, event, observer)),
   );
   const scopes = new WeakMap<RegistryRequest, RequestScope>();
@@ -118,9 +122,8 @@ export function createContext(options: RegistryOptions): RegistryContext {
     dispatcher: events,
     onEvent: options.onEvent,
     pulls: eventOptions.pulls ?? false,
-    blobs: storage.blobs,
-    manifestMaxBytes: limits.manifestMaxBytes,
     logger,
+    clock,
   });
 
   async function decide(
@@ -162,7 +165,8 @@ export function createContext(options: RegistryOptions): RegistryContext {
     features,
     logger,
     redirectExpiresIn: options.redirectExpiresIn ?? 900,
-    liveHashers: new LiveHashers(),
+    clock,
+    liveHashers: new LiveHashers(clock),
     manifestBytes: new ByteCache(32 * 1024 * 1024, 1024 * 1024),
     guarded: hook !== undefined,
     async authorize(request, action, repository) {

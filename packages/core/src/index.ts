@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 
+export { type Clock, systemClock } from './clock.js';
 export {
   type ErrorCode,
   isRegistryError,
@@ -48,6 +49,7 @@ export { SIGNATURE_HEADER, signBody, verifySignature } from './events/signing.js
 export type { EventActor, EventContext, EventRequest, EventSource } from './events/types.js';
 export type { CacheEviction } from './gc/cache.js';
 export type { GcOptions, GcProgress, GcReport } from './gc/types.js';
+export { jsonResponse } from './http/response.js';
 export type {
   ManifestReference,
   RouteCall,
@@ -57,6 +59,7 @@ export type {
   RouteParams,
 } from './http/route.js';
 export type { HeaderLookup, RegistryRequest, RegistryResponse } from './http/types.js';
+export { fromWebRequest, toWebResponse } from './http/web.js';
 export {
   type ConsoleLike,
   type ConsoleLoggerOptions,
@@ -125,6 +128,7 @@ export {
   MemoryBlobStore,
   MemoryEventStore,
   MemoryMetadataStore,
+  type MemoryStoreOptions,
   MemoryUploadStore,
 } from './stores/memory/index.js';
 export { compareBytewise, pageOf } from './stores/memory/metadata-store.js';

@@ -1,3 +1,4 @@
+import type { Clock } from './clock.js';
 import type { EventsOptions } from './events/options.js';
 import type { RegistryEvent } from './events/types.js';
 import type { RouteMiddleware } from './http/route.js';
@@ -131,6 +132,12 @@ export interface RegistryOptions {
   events?: EventsOptions;
   /** Lifetime of redirect URLs from `BlobStore.url`, in seconds. Default 900. */
   redirectExpiresIn?: number;
+  /**
+   * Where the registry reads the time: garbage collection's grace period and upload ages, and the
+   * timestamps of the default in-memory stores. Default: the system clock. A test passes a clock it
+   * moves by hand to age content without waiting.
+   */
+  clock?: Clock;
   /**
    * Upstream registries this registry serves as a pull-through cache, next to its local
    * repositories: pulls under an upstream's prefix (or with `?ns=` naming its namespace) are

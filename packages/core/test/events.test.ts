@@ -302,6 +302,18 @@ describe('events', () => {
     expect(bad({ url: 'http://x', timeout: -1 })).toThrow(
       '"events.endpoints["x"].timeout" must be a positive number',
     );
+    expect(bad({ url: 'http://x', concurrency: 1.5 })).toThrow(
+      '"events.endpoints["x"].concurrency" must be a whole number ≥ 1',
+    );
+    expect(bad({ url: 'http://x', retries: 3 })).toThrow(
+      '"events.endpoints["x"].retries" is not an option here',
+    );
+    expect(bad({ url: 'http://x', headers: { 'X-A': 1 } })).toThrow(
+      '"events.endpoints["x"].headers.X-A" must be',
+    );
+    expect(() => setup({ events: { pollInterval: 0, endpoints: [{ name: 'x', url: 'http://x' }] } })).toThrow(
+      '"events.pollInterval" must be a positive number',
+    );
     expect(() => setup({ events: { endpoints: [{ name: 'a b', url: 'http://x' }] } })).toThrow(
       /letters, digits/,
     );

@@ -2,12 +2,15 @@
 import { formatProblem, type LoadedConfig, loadConfig } from './config/load.js';
 import { settingsReference } from './config/reference.js';
 import type { Settings } from './config/settings.js';
+import type { ServerStorage } from './storage/index.js';
 import { VERSION } from './version.js';
 
 const USAGE = `usage: wharf [command] [config.yml]
 
   serve [config.yml]           serve the registry (the default command)
   gc [config.yml] [options]    collect garbage once, then exit (wharf gc --help)
+  events <list|replay|discard> [config.yml] [options]
+                               notifications not delivered yet (wharf events --help)
   config check <config.yml>    report every problem of a configuration file
   config print [config.yml]    print the effective configuration (secrets redacted)
   config reference             print the settings reference (Markdown)
@@ -92,18 +95,8 @@ async function gcCommand(args: readonly string[]): Promise<number> {
     err(GC_USAGE);
     return 2;
   }
-  const [{ createRegistry }, { createStorage }] = await Promise.all([
-    import('@wharf/core'),
-    import('./storage/index.js'),
-  ]);
-  let storage: Awaited<ReturnType<typeof createStorage>>;
-  try {
-    storage = await createStorage(settings.storage);
-  } catch (error) {
-    err(`wharf gc: storage: ${(error as Error).message}`);
-    return 1;
-  }
-  try {
+  const { createRegistry } = await import('@wharf/core');
+  return withStorage('gc', settings, async (storage) => {
     let registry: ReturnType<typeof createRegistry>;
     try {
       // Upstreams too: a collection applies their caches' lifecycles.
@@ -112,10 +105,65 @@ async function gcCommand(args: readonly string[]): Promise<number> {
       err(`wharf gc: ${(error as Error).message}`);
       return 2;
     }
-    return await runGcCommand(registry, parsed.options, process);
+    return runGcCommand(registry, parsed.options, process);
+  });
+}
+
+/** Opens the configured storage for a one-off command, runs it, and closes the storage. */
+async function withStorage(
+  command: string,
+  settings: Settings,
+  run: (storage: ServerStorage) => Promise<number>,
+): Promise<number> {
+  const { createStorage } = await import('./storage/index.js');
+  let storage: ServerStorage;
+  try {
+    storage = await createStorage(settings.storage);
+  } catch (error) {
+    err(`wharf ${command}: storage: ${(error as Error).message}`);
+    return 1;
+  }
+  try {
+    return await run(storage);
   } finally {
     await storage.close();
   }
+}
+
+async function eventsCommand(args: readonly string[]): Promise<number> {
+  const { parseEventsArguments, runEventsCommand, EVENTS_USAGE } = await import('./events/command.js');
+  if (args.length === 0 || args.includes('--help') || args.includes('-h')) {
+    out(EVENTS_USAGE);
+    return args.length === 0 ? 2 : 0;
+  }
+  const parsed = parseEventsArguments(args);
+  if ('error' in parsed) {
+    err(`wharf events: ${parsed.error}`);
+    err(EVENTS_USAGE);
+    return 2;
+  }
+  const loaded = await load(parsed.file);
+  if (!loaded) return 2;
+  const { settings } = loaded;
+  if (!settings.events) {
+    err('wharf events: no notification endpoint is configured (notifications.endpoints)');
+    return 2;
+  }
+  const { createEventDispatcher } = await import('@wharf/core');
+  const options = settings.events;
+  return withStorage('events', settings, async (storage) => {
+    const store = storage.storage.events;
+    if (!store) {
+      err(`wharf events: the ${settings.storage.driver} storage keeps no outbox`);
+      return 2;
+    }
+    const events = createEventDispatcher({ ...options, store, autoStart: false });
+    try {
+      return await runEventsCommand(events, parsed, out, err);
+    } finally {
+      await events.close();
+    }
+  });
 }
 
 async function serveCommand(args: readonly string[]): Promise<number | undefined> {
@@ -155,6 +203,8 @@ async function main(argv: readonly string[]): Promise<number | undefined> {
       return configCommand(args);
     case 'gc':
       return gcCommand(args);
+    case 'events':
+      return eventsCommand(args);
     case 'serve':
       return serveCommand(args);
     case undefined:

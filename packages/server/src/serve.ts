@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { createRegistry, type Registry, type RegistryObserver } from '@wharf/core';
+import { createRegistry, type EventDispatcher, type Registry, type RegistryObserver } from '@wharf/core';
 import { type ClientErrorSource, createHandler, handleClientErrors } from '@wharf/http-node';
 import { accessFieldsOf, logAccess } from './access-log.js';
 import { createAuth } from './auth.js';
@@ -8,6 +8,7 @@ import type { LoadedConfig } from './config/load.js';
 import { redact } from './config/redact.js';
 import { configSchema } from './config/schema.js';
 import type { Settings } from './config/settings.js';
+import { notificationMetrics } from './events/metrics.js';
 import { type PeriodicGc, schedulePeriodicGc } from './gc.js';
 import { createReadiness } from './health.js';
 import { createDebugServer } from './http/debug.js';
@@ -77,11 +78,17 @@ export async function serve(
         }
       : undefined;
 
+  let dispatcher: EventDispatcher | undefined;
+  const notifications =
+    metrics && settings.events ? notificationMetrics(metrics.registry, () => dispatcher) : undefined;
   let registry: Registry;
   try {
     registry = createRegistry({
       storage: storage.storage,
       logger,
+      ...(settings.events
+        ? { events: { ...settings.events, ...(notifications ? { onDelivery: notifications.delivery } : {}) } }
+        : {}),
       ...(observer ? { observer } : {}),
       features: settings.features,
       limits: settings.limits,
@@ -91,9 +98,11 @@ export async function serve(
     });
   } catch (error) {
     await storage.close();
-    // An option core refuses (an upstream's namespace, say) is a configuration problem.
+    // An option core refuses (an upstream's namespace, an endpoint's URL) is a configuration problem.
     throw new StartError(reason(error), 2);
   }
+  dispatcher = registry.events;
+  notifications?.endpoints(registry.events?.endpoints ?? []);
   const readiness = createReadiness({
     probe: storage.probe,
     background: settings.health.background,
@@ -142,6 +151,7 @@ export async function serve(
     readiness.stop();
     main.server.close();
     debug?.close();
+    await registry.close();
     await storage.close();
     throw new StartError(reason(error));
   }
@@ -204,6 +214,8 @@ export async function serve(
     async () => {
       readiness.stop();
       await stopGc();
+      // Deliveries in flight finish (or are handed back) before storage closes.
+      await registry.close();
       await storage.close();
       logger.flush();
     },

@@ -131,7 +131,8 @@ health:
   storagedriver:
     interval: 10
 notifications:
-  endpoints: []
+  events:
+    includereferences: true
 `,
     );
     const { settings, problems } = await loadConfig({ file, env: {} });
@@ -142,7 +143,7 @@ notifications:
       'bad.yml:7:5 error storage.s3.rootdirectroy',
       'bad.yml:13:5 error http.tls.letsencrypt',
       'bad.yml:17:15 error health.storagedriver.interval',
-      'bad.yml:18:1 warning notifications',
+      'bad.yml:20:5 warning notifications.events.includereferences',
     ]);
     expect(problems.find((p) => p.path === 'storage.s3.rootdirectroy')?.message).toBe('unknown key');
   });

@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT, type ServerProcess, startServer } from '@wharf/test-utils';
+
+export { freePort } from '@wharf/test-utils';
 
 /** The `wharf` command's entry point (run from source). */
 export const CLI = join(REPO_ROOT, 'packages/server/src/cli.ts');
@@ -120,16 +121,4 @@ export function debugUrlOf(server: ServerProcess): string {
   const line = logLines(server.output()).find((entry) => typeof entry.debug === 'string');
   if (!line) throw new Error(`the server logged no debug address:\n${server.output()}`);
   return line.debug as string;
-}
-
-/** A loopback port nothing listens on right now (for servers whose address must be written down). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }

@@ -9,11 +9,15 @@ import {
   OciClient,
   parseDistributionEnvelope,
   type Receiver,
+  rounds,
   startReceiver,
   startServer,
 } from '@wharf/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir } from './helpers.js';
+
+/** How long the receiver stays down while retries back off (the full time under WHARF_STRESS=1). */
+const DOWN_MS = rounds(3_000, 30_000);
 
 const EVENTS_SERVER = fileURLToPath(new URL('./fixtures/events-server.ts', import.meta.url));
 
@@ -50,7 +54,7 @@ function consumed(hook: Receiver) {
 }
 
 describe('durable notifications on fs storage', () => {
-  it('delivers every event, in order per repository, to a receiver that was down for 30 s', {
+  it(`delivers every event, in order per repository, to a receiver that was down for ${DOWN_MS / 1000} s`, {
     timeout: 120_000,
   }, async () => {
     const { dir, remove } = await tempDir('events-down');
@@ -79,7 +83,7 @@ describe('durable notifications on fs storage', () => {
     expect(recorded).toHaveLength(36);
     const stats = registry.events!.stats()[0]!;
     expect(stats.delivered).toBe(0);
-    await new Promise((resolve) => setTimeout(resolve, 30_000 - (Date.now() - started)));
+    await new Promise((resolve) => setTimeout(resolve, DOWN_MS - (Date.now() - started)));
     expect(registry.events!.stats()[0]!.failed).toBeGreaterThan(0);
     expect(hook.received).toHaveLength(0);
 

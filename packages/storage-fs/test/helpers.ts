@@ -3,9 +3,9 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createReadStream, type Dirent } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
+import { freePort } from '@wharf/test-utils';
 
 /** A fresh temporary directory, removed by the returned function. */
 export async function tempDir(prefix: string): Promise<{ dir: string; remove: () => Promise<void> }> {
@@ -66,18 +66,6 @@ export async function checkStorage(root: string): Promise<string[]> {
     if (!blobs.has(target)) problems.push(`${file} points at missing or damaged blob ${target || '(empty)'}`);
   }
   return problems;
-}
-
-/** A free loopback TCP port. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  server.close();
-  await once(server, 'close');
-  return port;
 }
 
 /** A `docker-registry` (CNCF distribution 2.x) process serving a filesystem root. */

@@ -4,13 +4,15 @@ import {
   parseDistributionEnvelope,
   type Receiver,
   randomContent,
+  rounds,
   startReceiver,
 } from '@wharf/test-utils';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createS3Storage } from '../src/index.js';
 import { awsClient, contents, env, useBucket } from './helpers.js';
 
-const PUSHES = 200;
+/** Pushes split between the replicas (the full count under WHARF_STRESS=1). */
+const PUSHES = rounds(40, 200);
 const REPOSITORIES = ['one', 'two', 'three', 'four'];
 
 describe.skipIf(!env)('durable notifications on S3', () => {

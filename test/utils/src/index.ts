@@ -24,4 +24,4 @@ export {
 export { type ReceivedRequest, type Receiver, startReceiver } from './receiver.js';
 export { REPO_ROOT, type ServerProcess, type StartServerOptions, startServer } from './server.js';
 export { rounds, STRESS } from './stress.js';
-export { hasTool, run, type ScratchDir, type ScratchEnv, s3Env, scratch } from './tools.js';
+export { freePort, hasTool, run, type ScratchDir, type ScratchEnv, s3Env, scratch } from './tools.js';

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -108,4 +109,19 @@ export async function scratch(prefix: string): Promise<ScratchDir> {
     throw error;
   }
   return { dir, env, remove };
+}
+
+/**
+ * A loopback port that was free a moment ago, for programs that cannot listen on port 0 and say
+ * which port they got (docker-registry, for one). Tests that listen themselves use port 0.
+ */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 }

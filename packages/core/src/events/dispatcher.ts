@@ -1,8 +1,9 @@
 import type { Logger } from '../logging.js';
 import type { ResolvedEndpoint } from './endpoint.js';
 import type { DeliveryReport } from './options.js';
-import { type EndpointMarks, entryTime, type LeaseRecord, type Outbox, type OutboxEntry } from './outbox.js';
+import { entryTime, type LeaseRecord, listedRecords, type Outbox, type OutboxEntry } from './outbox.js';
 import type { RegistryEvent } from './types.js';
+import { OutboxView, type Progress } from './view.js';
 
 /** Entries looked at per pass (the oldest ones; later ones wait their turn). */
 const WINDOW = 1000;
@@ -61,18 +62,40 @@ function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** One finished attempt: what was attempted, by whom, and how it went. */
+interface Attempted {
+  readonly state: EndpointState;
+  readonly entry: OutboxEntry;
+  readonly events: readonly RegistryEvent[];
+  /** 1 for the first attempt. */
+  readonly attempt: number;
+  readonly outcome: Outcome;
+  /** This process's record of the entry at the endpoint. */
+  readonly progress: Progress;
+}
+
+/** How one attempt went. */
+interface Outcome {
+  /** Why it failed; `undefined` when delivered. */
+  readonly error: string | undefined;
+  /** The dispatcher is stopping: not the endpoint's failure. */
+  readonly stopped: boolean;
+  readonly seconds: number;
+}
+
 /**
  * Delivers the outbox to every endpoint, at least once (see docs/architecture.md, "Events"). Any
- * number of replicas may run one over a shared store: an attempt starts by creating the next lease
- * generation of the entry with a create-only write, so exactly one replica attempts it, and a
- * failed attempt leaves its lease in place until the retry is due (the backoff is shared too).
+ * number of replicas may run one over a shared store. The replica that recorded an entry attempts
+ * it first, during the first half of the lease duration, without writing anything; other replicas
+ * leave an entry without a lease alone for the whole lease duration. Every other attempt starts by
+ * creating the entry's next lease generation with a create-only write, so exactly one replica
+ * makes it, and a failed attempt leaves its lease in place until the retry is due (the backoff is
+ * shared too). The attempt that settles an entry for its last endpoint removes it.
  */
 export class Dispatcher {
   readonly #settings: DispatcherSettings;
   readonly #states = new Map<string, EndpointState>();
-  readonly #entries = new Map<string, OutboxEntry>();
-  /** Lease records read or written, by `<endpoint>/<entry>.l<n>`. */
-  readonly #leases = new Map<string, LeaseRecord>();
+  readonly #view: OutboxView;
   readonly #stop = new AbortController();
   #running = false;
   #started = false;
@@ -85,6 +108,7 @@ export class Dispatcher {
 
   constructor(settings: DispatcherSettings) {
     this.#settings = settings;
+    this.#view = new OutboxView(settings.endpoints);
     for (const endpoint of settings.endpoints) {
       this.#states.set(endpoint.name, {
         endpoint,
@@ -107,6 +131,31 @@ export class Dispatcher {
     if (this.#started || this.#stop.signal.aborted) return;
     this.#started = true;
     this.wake();
+  }
+
+  /** An entry this process just recorded. */
+  recorded(entry: OutboxEntry): void {
+    if (this.#stop.signal.aborted) return;
+    this.#view.recorded(entry, this.#started);
+    this.wake();
+  }
+
+  /**
+   * An entry queued again (a replayed dead letter). A dispatcher that is not delivering (a tool
+   * working on the outbox) hands it to the replicas at once with an expired first lease, so that
+   * none of them waits for the recorder's turn (see the class comment).
+   */
+  async requeued(entry: OutboxEntry): Promise<void> {
+    if (this.#started && !this.#stop.signal.aborted) {
+      this.recorded(entry);
+      return;
+    }
+    const lease: LeaseRecord = { owner: this.#settings.owner, until: Date.now(), attempts: 0 };
+    await Promise.all(
+      (entry.endpoints ?? [...this.#states.keys()]).map((name) =>
+        this.#settings.outbox.putLease(name, entry.key, 0, lease, true),
+      ),
+    );
   }
 
   /** Looks at the outbox as soon as possible (something was recorded or finished). */
@@ -132,6 +181,7 @@ export class Dispatcher {
     clearTimeout(this.#timer);
     await this.#pass;
     await Promise.allSettled([...this.#states.values()].flatMap((s) => [...s.inFlight.values()]));
+    for (const state of this.#states.values()) state.endpoint.close();
   }
 
   stats(): EndpointStats[] {
@@ -184,79 +234,71 @@ export class Dispatcher {
   /** One pass: start what is due, remove what every endpoint is finished with. */
   async #look(): Promise<void> {
     const { outbox } = this.#settings;
+    const view = this.#view;
+    const removed = view.removedSoFar();
+    const listedAt = Date.now();
     const keys = await outbox.queue(WINDOW);
-    const listed = new Set(keys);
-    for (const key of this.#entries.keys()) if (!listed.has(key)) this.#entries.delete(key);
+    const gone = view.listed(keys, WINDOW, listedAt, removed);
     const entries = (
-      await Promise.all(keys.map(async (key) => this.#entries.get(key) ?? (await this.#load(key))))
+      await Promise.all(keys.map(async (key) => view.entry(key) ?? (await this.#load(key))))
     ).filter((entry): entry is OutboxEntry => entry !== null);
-    const marks = new Map<string, EndpointMarks>(
+    view.marks = new Map(
       await Promise.all(
         [...this.#states.keys()].map(async (name) => [name, await outbox.marks(name)] as const),
       ),
     );
     const now = Date.now();
-    for (const state of this.#states.values())
-      this.#schedule(state, entries, marks.get(state.endpoint.name)!, now);
+    for (const state of this.#states.values()) this.#schedule(state, entries, now);
 
-    for (const entry of entries) {
-      const finished = [...this.#states.values()].every((s) =>
-        this.#settled(s.endpoint, entry, marks.get(s.endpoint.name)!),
-      );
-      if (finished) {
-        await outbox.remove(entry.key, marks);
-        this.#entries.delete(entry.key);
-        this.#forgetLeases(entry.key);
+    // Settled everywhere, but not by an attempt of this process (which removes what it finishes).
+    const finished = entries
+      .filter((entry) => !view.wasRemoved(entry.key) && view.finished(entry))
+      .map((entry) => entry.key);
+    if (finished.length > 0) await this.#remove(finished);
+    // Progress records of entries removed by a replica that raced this one's cleanup.
+    const orphans = new Set<string>();
+    for (const endpointMarks of view.marks.values()) {
+      for (const key of endpointMarks.records.keys()) {
+        if (gone(key) && entryTime(key) < now - ORPHAN_AGE_MS) orphans.add(key);
       }
     }
-    // Progress records of entries removed by a replica that raced this one's cleanup.
-    const complete = keys.length < WINDOW;
-    for (const endpointMarks of marks.values()) {
-      for (const key of endpointMarks.records.keys()) {
-        const gone = !listed.has(key) && (complete || key < keys[keys.length - 1]!);
-        if (gone && entryTime(key) < now - ORPHAN_AGE_MS) await outbox.removeMarks(key, marks);
-      }
+    if (orphans.size > 0) {
+      await outbox.remove(
+        [],
+        [...orphans].flatMap((key) => listedRecords(key, view.marks)),
+      );
     }
   }
 
   async #load(key: string): Promise<OutboxEntry | null> {
     const entry = await this.#settings.outbox.entry(key);
-    if (entry) this.#entries.set(key, entry);
+    if (entry) this.#view.loaded(entry);
     return entry;
   }
 
-  #forgetLeases(key: string): void {
-    for (const name of this.#states.keys()) {
-      for (const leaseKey of this.#leases.keys()) {
-        if (leaseKey.startsWith(`${name}/${key}.`)) this.#leases.delete(leaseKey);
-      }
-    }
-  }
-
-  /** The events of an entry the endpoint wants (none when it is not addressed to it). */
-  #wanted(endpoint: ResolvedEndpoint, entry: OutboxEntry): readonly RegistryEvent[] {
-    if (entry.endpoints && !entry.endpoints.includes(endpoint.name)) return [];
-    return entry.events.filter(endpoint.wants);
-  }
-
-  #settled(endpoint: ResolvedEndpoint, entry: OutboxEntry, marks: EndpointMarks): boolean {
-    return (
-      marks.done.has(entry.key) || marks.dead.has(entry.key) || this.#wanted(endpoint, entry).length === 0
+  /** Removes finished entries: queue records first, then every progress record. */
+  async #remove(keys: readonly string[]): Promise<void> {
+    await this.#settings.outbox.remove(
+      keys,
+      keys.flatMap((key) => this.#view.records(key)),
     );
+    this.#view.removed(keys);
   }
 
   /**
    * Starts the attempts that are due for one endpoint. With per-repository ordering, an entry that
    * is not settled holds back every later entry touching one of its repositories.
    */
-  #schedule(state: EndpointState, entries: readonly OutboxEntry[], marks: EndpointMarks, now: number): void {
+  #schedule(state: EndpointState, entries: readonly OutboxEntry[], now: number): void {
     const { endpoint } = state;
+    const { leaseDuration } = this.#settings;
+    const view = this.#view;
     const blocked = new Set<string>();
     let pending = 0;
     for (const entry of entries) {
-      if (this.#settled(endpoint, entry, marks)) continue;
+      if (view.settled(endpoint, entry)) continue;
       pending++;
-      const events = this.#wanted(endpoint, entry);
+      const events = view.wanted(endpoint, entry);
       if (endpoint.ordered) {
         const lanes = new Set(events.map((event) => event.repository ?? ''));
         const held = [...lanes].some((lane) => blocked.has(lane));
@@ -268,16 +310,29 @@ export class Dispatcher {
         this.#wakeAt(state.pausedUntil);
         continue;
       }
-      const generation = marks.leases.get(entry.key);
-      const known =
-        generation === undefined
-          ? undefined
-          : this.#leases.get(`${endpoint.name}/${entry.key}.l${generation}`);
-      if (known && known.until > now) {
-        this.#wakeAt(known.until);
-        continue;
+      const generation = view.generation(endpoint.name, entry.key);
+      let attempt: Promise<void>;
+      if (generation === undefined) {
+        const recordedAt = entryTime(entry.key);
+        if (view.own(entry.key) && now + endpoint.timeout <= recordedAt + leaseDuration / 2) {
+          attempt = this.#attemptOwn(state, entry, events);
+        } else if (!view.own(entry.key) && now < recordedAt + leaseDuration) {
+          // The replica that recorded it may be delivering it.
+          this.#wakeAt(recordedAt + leaseDuration);
+          continue;
+        } else {
+          attempt = this.#attempt(state, entry, events, undefined);
+        }
+      } else {
+        const known = view.progress(endpoint.name, entry.key);
+        const lease = known?.generation === generation ? known.lease : undefined;
+        if (lease && lease.until > now) {
+          this.#wakeAt(lease.until);
+          continue;
+        }
+        attempt = this.#attempt(state, entry, events, generation);
       }
-      const attempt = this.#attempt(state, entry, events, generation)
+      const running = attempt
         .catch((err: unknown) =>
           this.#settings.logger.warn(
             { err, endpoint: endpoint.name, entry: entry.key },
@@ -287,9 +342,31 @@ export class Dispatcher {
         .finally(() => {
           state.inFlight.delete(entry.key);
         });
-      state.inFlight.set(entry.key, attempt);
+      state.inFlight.set(entry.key, running);
     }
     state.pending = pending;
+  }
+
+  /**
+   * The first attempt of an entry this process recorded, within the first half of the lease
+   * duration, when no other replica touches it: no lease is written unless it fails.
+   */
+  async #attemptOwn(
+    state: EndpointState,
+    entry: OutboxEntry,
+    events: readonly RegistryEvent[],
+  ): Promise<void> {
+    const outcome = await this.#send(state, events, 1);
+    const progress = this.#view.track(state.endpoint.name, entry.key);
+    if (outcome.stopped) {
+      // Hand the entry back, so that another replica need not wait for the lease duration.
+      const lease: LeaseRecord = { owner: this.#settings.owner, until: Date.now(), attempts: 0 };
+      await this.#settings.outbox.putLease(state.endpoint.name, entry.key, 0, lease, true);
+      return;
+    }
+    const attempted: Attempted = { state, entry, events, attempt: 1, outcome, progress };
+    if (outcome.error === undefined) await this.#delivered(attempted);
+    else await this.#failed(attempted, 0, true);
   }
 
   /** Takes the next lease generation of an entry and, when it won it, attempts one delivery. */
@@ -299,15 +376,20 @@ export class Dispatcher {
     events: readonly RegistryEvent[],
     generation: number | undefined,
   ): Promise<void> {
-    const { outbox, owner, leaseDuration, logger } = this.#settings;
-    const { endpoint } = state;
-    const name = endpoint.name;
+    const { outbox, owner, leaseDuration } = this.#settings;
+    const name = state.endpoint.name;
     const key = entry.key;
+    const progress = this.#view.track(name, key);
     let attempts = 0;
     if (generation !== undefined) {
-      const current = await outbox.lease(name, key, generation);
+      // Only a lease's holder rewrites it: one this process holds is as it wrote it.
+      const current =
+        progress.generation === generation && progress.lease?.owner === owner
+          ? progress.lease
+          : await outbox.lease(name, key, generation);
       if (!current) return;
-      this.#leases.set(`${name}/${key}.l${generation}`, current);
+      progress.generation = generation;
+      progress.lease = current;
       if (current.until > Date.now()) {
         this.#wakeAt(current.until);
         return;
@@ -315,87 +397,119 @@ export class Dispatcher {
       attempts = current.attempts;
     }
     const next = (generation ?? -1) + 1;
-    const leaseKey = `${name}/${key}.l${next}`;
     const lease: LeaseRecord = { owner, until: Date.now() + leaseDuration, attempts };
     if (!(await outbox.putLease(name, key, next, lease, true))) return;
-    this.#leases.set(leaseKey, lease);
-    // Settled, or finished and removed, between this pass's listing and the lease: nothing to do
-    // (and the lease must not outlive the cleanup). The order matters: cleanup removes the queue
-    // record before the marks.
-    if ((await outbox.settled(name, key)) || !(await outbox.exists(key))) {
+    progress.generation = next;
+    progress.lease = lease;
+    // Finished and removed by another replica since this pass's listing: nothing to do (and the
+    // lease must not outlive the cleanup). Cleanup removes the queue record before the leases, so
+    // a lease won after it finds the record gone.
+    if (!(await outbox.exists(key))) {
       await outbox.store.delete([`ep/${name}/${key}.l${next}`]);
-      this.#leases.delete(leaseKey);
       return;
     }
+    const outcome = await this.#send(state, events, attempts + 1);
+    if (outcome.stopped) {
+      // Shutting down is not the endpoint's failure: hand the entry back at once.
+      await outbox.putLease(name, key, next, { ...lease, until: Date.now() }, false);
+      return;
+    }
+    const attempted: Attempted = { state, entry, events, attempt: attempts + 1, outcome, progress };
+    if (outcome.error === undefined) await this.#delivered(attempted);
+    else await this.#failed(attempted, next, false);
+  }
 
-    const attempt = attempts + 1;
+  /** One delivery, bounded by the endpoint's timeout and by the dispatcher stopping. */
+  async #send(state: EndpointState, events: readonly RegistryEvent[], attempt: number): Promise<Outcome> {
     const started = process.hrtime.bigint();
-    const report = (outcome: DeliveryReport['outcome'], error?: string): void => {
-      try {
-        this.#settings.onDelivery?.({
-          endpoint: name,
-          entry: key,
-          outcome,
-          events: events.length,
-          attempt,
-          durationSeconds: Number(process.hrtime.bigint() - started) / 1e9,
-          ...(error === undefined ? {} : { error }),
-        });
-      } catch (err) {
-        logger.warn({ err }, 'onDelivery hook failed');
-      }
-    };
-    const signal = AbortSignal.any([AbortSignal.timeout(endpoint.timeout), this.#stop.signal]);
+    const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
+    const signal = AbortSignal.any([AbortSignal.timeout(state.endpoint.timeout), this.#stop.signal]);
     try {
       await raceSignal(
-        Promise.resolve().then(() => endpoint.send(events, attempt, signal)),
+        Promise.resolve().then(() => state.endpoint.send(events, attempt, signal)),
         signal,
       );
+      return { error: undefined, stopped: false, seconds: seconds() };
     } catch (err) {
-      if (this.#stop.signal.aborted) {
-        // Shutting down is not the endpoint's failure: hand the entry back at once.
-        await outbox.putLease(name, key, next, { ...lease, until: Date.now() }, false);
-        return;
-      }
-      const error = message(err);
-      state.failed++;
-      state.consecutiveFailures++;
-      if (state.consecutiveFailures >= endpoint.threshold) {
-        state.pausedUntil = Date.now() + endpoint.delay(state.consecutiveFailures - endpoint.threshold + 1);
-        this.#wakeAt(state.pausedUntil);
-      }
-      if (attempt >= endpoint.maxAttempts) {
-        await outbox.markDead({
-          endpoint: name,
-          key,
-          events,
-          attempts: attempt,
-          error,
-          at: new Date().toISOString(),
-        });
-        state.deadLettered++;
-        logger.error({ endpoint: name, entry: key, attempts: attempt, error }, 'event batch dead-lettered');
-        report('dead-lettered', error);
-        return;
-      }
-      const retry: LeaseRecord = {
-        owner,
-        until: Date.now() + endpoint.delay(attempt),
-        attempts: attempt,
-        error,
-      };
-      await outbox.putLease(name, key, next, retry, false);
-      this.#leases.set(leaseKey, retry);
-      this.#wakeAt(retry.until);
-      logger.warn({ endpoint: name, entry: key, attempt, error }, 'event delivery failed; will retry');
-      report('failed', error);
-      return;
+      return { error: message(err), stopped: this.#stop.signal.aborted, seconds: seconds() };
     }
-    await outbox.markDone(name, key);
+  }
+
+  #report({ state, entry, events, attempt, outcome }: Attempted, result: DeliveryReport['outcome']): void {
+    try {
+      this.#settings.onDelivery?.({
+        endpoint: state.endpoint.name,
+        entry: entry.key,
+        outcome: result,
+        events: events.length,
+        attempt,
+        durationSeconds: outcome.seconds,
+        ...(outcome.error === undefined ? {} : { error: outcome.error }),
+      });
+    } catch (err) {
+      this.#settings.logger.warn({ err }, 'onDelivery hook failed');
+    }
+  }
+
+  /** Settles a delivered entry: removes it when it was the last endpoint's, else marks it done. */
+  async #delivered(attempted: Attempted): Promise<void> {
+    const { state, entry, progress } = attempted;
+    progress.settled = true;
     state.delivered++;
     state.consecutiveFailures = 0;
     state.pausedUntil = 0;
-    report('delivered');
+    this.#report(attempted, 'delivered');
+    if (this.#view.finished(entry)) {
+      await this.#remove([entry.key]);
+    } else {
+      await this.#settings.outbox.markDone(state.endpoint.name, entry.key);
+      progress.done = true;
+    }
     this.wake();
+  }
+
+  /**
+   * A failed attempt: dead-letters the entry after `maxAttempts`, otherwise writes lease
+   * `generation` (`create`: only if nobody took it) with the time of the retry.
+   */
+  async #failed(attempted: Attempted, generation: number, create: boolean): Promise<void> {
+    const { state, entry, events, attempt, outcome, progress } = attempted;
+    const { outbox, owner, logger } = this.#settings;
+    const { endpoint } = state;
+    const error = outcome.error ?? 'failed';
+    state.failed++;
+    state.consecutiveFailures++;
+    if (state.consecutiveFailures >= endpoint.threshold) {
+      state.pausedUntil = Date.now() + endpoint.delay(state.consecutiveFailures - endpoint.threshold + 1);
+      this.#wakeAt(state.pausedUntil);
+    }
+    const fields = { endpoint: endpoint.name, entry: entry.key, attempts: attempt, error };
+    if (attempt >= endpoint.maxAttempts) {
+      await outbox.markDead({
+        endpoint: endpoint.name,
+        key: entry.key,
+        events,
+        attempts: attempt,
+        error,
+        at: new Date().toISOString(),
+      });
+      progress.settled = true;
+      state.deadLettered++;
+      logger.error(fields, 'event batch dead-lettered');
+      this.#report(attempted, 'dead-lettered');
+      return;
+    }
+    const retry: LeaseRecord = {
+      owner,
+      until: Date.now() + endpoint.delay(attempt),
+      attempts: attempt,
+      error,
+    };
+    if (!(await outbox.putLease(endpoint.name, entry.key, generation, retry, create))) return;
+    progress.generation = generation;
+    progress.lease = retry;
+    this.#wakeAt(retry.until);
+    logger.warn(fields, 'event delivery failed; will retry');
+    this.#report(attempted, 'failed');
   }
 }

@@ -1,7 +1,9 @@
 import { OptionsError } from '../errors.js';
+import { type OptionCheck, type OptionChecks, optionCheck, validateOption } from '../validate/checks.js';
 import { eventFilter } from './filters.js';
 import { cloudEventsBody } from './formats/cloudevents.js';
 import { distributionEnvelope } from './formats/distribution.js';
+import { httpSender } from './http.js';
 import type { EventDelivery, EventEndpoint, EventFormat, EventTransport } from './options.js';
 import { SIGNATURE_HEADER, signBody } from './signing.js';
 import type { RegistryEvent } from './types.js';
@@ -25,31 +27,56 @@ export interface ResolvedEndpoint {
   send(events: readonly RegistryEvent[], attempt: number, signal: AbortSignal): Promise<void>;
   /** The retry delay after `attempts` failed attempts. */
   delay(attempts: number): number;
+  /** Releases what sending holds (kept-alive connections). */
+  close(): void;
 }
 
-function positive(factory: string, option: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value <= 0)
-    throw new OptionsError(factory, option, 'must be a positive number');
-  return value;
-}
+/** A finite number above zero (milliseconds, mostly). */
+export const positiveNumber: OptionCheck = (value) =>
+  value === undefined || (typeof value === 'number' && Number.isFinite(value) && value > 0)
+    ? undefined
+    : `must be a positive number (got ${String(value)})`;
 
-function integer(factory: string, option: string, value: number | undefined, fallback: number): number {
-  const n = positive(factory, option, value, fallback);
-  if (!Number.isInteger(n)) throw new OptionsError(factory, option, 'must be a positive integer');
-  return n;
-}
+const oneOf =
+  (...values: readonly string[]): OptionCheck =>
+  (value) =>
+    value === undefined || values.includes(value as string)
+      ? undefined
+      : `must be ${values.map((v) => JSON.stringify(v)).join(' or ')}`;
 
-/** POSTs the body; any 2xx or 3xx answer is acceptance, as with distribution. */
-function httpTransport(url: string): EventTransport {
-  return async ({ body, headers, signal }) => {
-    const response = await fetch(url, { method: 'POST', body, headers, signal, redirect: 'manual' });
-    await response.body?.cancel().catch(() => undefined);
-    if (response.status < 200 || response.status >= 400) {
-      throw new Error(`${url} answered ${response.status}`);
+const texts = optionCheck.array(optionCheck.text);
+
+const ENDPOINT_CHECKS: OptionChecks<EventEndpoint> = {
+  name: optionCheck.text,
+  url: optionCheck.url,
+  transport: optionCheck.function,
+  format: oneOf('distribution', 'cloudevents'),
+  headers: (value) => {
+    if (value === undefined) return undefined;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'must be an object';
+    for (const [name, header] of Object.entries(value)) {
+      const found = optionCheck.either(
+        'must be a string or a list of strings',
+        optionCheck.text,
+        texts,
+      )(header);
+      if (found !== undefined) return { path: name, problem: String(found) };
     }
-  };
-}
+    return undefined;
+  },
+  timeout: positiveNumber,
+  secret: optionCheck.text,
+  threshold: optionCheck.integer(1),
+  backoff: positiveNumber,
+  maxBackoff: positiveNumber,
+  maxAttempts: optionCheck.integer(1),
+  ordering: oneOf('repository', 'none'),
+  concurrency: optionCheck.integer(1),
+  types: texts,
+  repositories: texts,
+  ignoredMediaTypes: texts,
+  ignore: optionCheck.shape({ mediaTypes: texts, actions: texts }),
+};
 
 /** Validates an endpoint's options and applies defaults (throws {@link OptionsError}). */
 export function resolveEndpoint(
@@ -57,54 +84,41 @@ export function resolveEndpoint(
   baseUrl: string | undefined,
   factory = 'createRegistry',
 ): ResolvedEndpoint {
-  const at = (option: string) => `events.endpoints[${JSON.stringify(endpoint.name)}].${option}`;
-  if (typeof endpoint.name !== 'string' || !ENDPOINT_NAME.test(endpoint.name)) {
-    throw new OptionsError(factory, 'events.endpoints.name', 'must be 1-64 letters, digits, ".", "_" or "-"');
-  }
+  validateOption(factory, 'events.endpoints', endpoint, optionCheck.shape({}, { exact: false }));
+  validateOption(factory, 'events.endpoints.name', endpoint.name, (value) =>
+    typeof value === 'string' && ENDPOINT_NAME.test(value)
+      ? undefined
+      : 'must be 1-64 letters, digits, ".", "_" or "-"',
+  );
+  const at = `events.endpoints[${JSON.stringify(endpoint.name)}]`;
+  validateOption(factory, at, endpoint, optionCheck.shape(ENDPOINT_CHECKS));
   if ((endpoint.url === undefined) === (endpoint.transport === undefined)) {
-    throw new OptionsError(factory, at('url'), 'or a transport is required (exactly one of them)');
-  }
-  let transport = endpoint.transport;
-  if (endpoint.url !== undefined) {
-    let parsed: URL | undefined;
-    try {
-      parsed = new URL(endpoint.url);
-    } catch {
-      parsed = undefined;
-    }
-    if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
-      throw new OptionsError(factory, at('url'), 'must be an http or https URL');
-    }
-    transport = httpTransport(endpoint.url);
+    throw new OptionsError(factory, `${at}.url`, 'or a transport is required (exactly one of them)');
   }
   const format = endpoint.format ?? 'distribution';
-  if (format !== 'distribution' && format !== 'cloudevents') {
-    throw new OptionsError(factory, at('format'), 'must be "distribution" or "cloudevents"');
-  }
-  if (endpoint.ordering !== undefined && endpoint.ordering !== 'repository' && endpoint.ordering !== 'none') {
-    throw new OptionsError(factory, at('ordering'), 'must be "repository" or "none"');
-  }
-  if (endpoint.secret !== undefined && (typeof endpoint.secret !== 'string' || endpoint.secret === '')) {
-    throw new OptionsError(factory, at('secret'), 'must be a non-empty string');
-  }
-  const backoff = positive(factory, at('backoff'), endpoint.backoff, 1000);
-  const maxBackoff = Math.max(backoff, positive(factory, at('maxBackoff'), endpoint.maxBackoff, 5 * 60_000));
+  const backoff = endpoint.backoff ?? 1000;
+  const maxBackoff = Math.max(backoff, endpoint.maxBackoff ?? 5 * 60_000);
   const extraHeaders: Record<string, string> = {};
   for (const [name, value] of Object.entries(endpoint.headers ?? {})) {
     extraHeaders[name] = typeof value === 'string' ? value : value.join(', ');
   }
   const name = endpoint.name;
-  const send = transport!;
+  const concurrency = endpoint.concurrency ?? 4;
+  const timeout = endpoint.timeout ?? 5000;
+  const threshold = endpoint.threshold ?? 10;
+  const maxAttempts = endpoint.maxAttempts ?? 30;
+  const sender = endpoint.url === undefined ? undefined : httpSender(endpoint.url, concurrency);
+  const send: EventTransport = sender?.send ?? endpoint.transport!;
   return {
     name,
     format,
-    timeout: positive(factory, at('timeout'), endpoint.timeout, 5000),
-    threshold: integer(factory, at('threshold'), endpoint.threshold, 10),
+    timeout,
+    threshold,
     backoff,
     maxBackoff,
-    maxAttempts: integer(factory, at('maxAttempts'), endpoint.maxAttempts, 30),
+    maxAttempts,
     ordered: (endpoint.ordering ?? 'repository') === 'repository',
-    concurrency: integer(factory, at('concurrency'), endpoint.concurrency, 4),
+    concurrency,
     wants: eventFilter(endpoint),
     delay: (attempts) => Math.min(maxBackoff, backoff * 2 ** Math.max(0, attempts - 1)),
     async send(events, attempt, signal) {
@@ -123,5 +137,6 @@ export function resolveEndpoint(
       const delivery: EventDelivery = { endpoint: name, events, body, headers, attempt, signal };
       await send(delivery);
     },
+    close: () => sender?.close(),
   };
 }

@@ -97,15 +97,19 @@ export class Outbox {
 
   /** Events waiting for the write in flight to finish, and their callers. */
   #next:
-    | { events: RegistryEvent[]; waiters: Array<{ resolve(): void; reject(error: unknown): void }> }
+    | {
+        events: RegistryEvent[];
+        waiters: Array<{ resolve(entry: OutboxEntry): void; reject(error: unknown): void }>;
+      }
     | undefined;
   #writing = false;
 
   /**
-   * Records events durably, resolving once they are stored. Calls made while a write is in flight
-   * are written together by the next one (group commit): one durable write serves many requests.
+   * Records events durably, resolving the entry that holds them once it is stored. Calls made
+   * while a write is in flight are written together by the next one (group commit): one durable
+   * write serves many requests, and they share the entry.
    */
-  append(events: readonly RegistryEvent[]): Promise<void> {
+  append(events: readonly RegistryEvent[]): Promise<OutboxEntry> {
     return new Promise((resolve, reject) => {
       this.#next ??= { events: [], waiters: [] };
       this.#next.events.push(...events);
@@ -119,9 +123,10 @@ export class Outbox {
     while (this.#next) {
       const batch = this.#next;
       this.#next = undefined;
+      const entry: OutboxEntry = { key: entryKey(), events: batch.events };
       try {
-        await this.store.put(`queue/${entryKey()}`, encode({ events: batch.events }));
-        for (const waiter of batch.waiters) waiter.resolve();
+        await this.store.put(`queue/${entry.key}`, encode({ events: batch.events }));
+        for (const waiter of batch.waiters) waiter.resolve(entry);
       } catch (error) {
         for (const waiter of batch.waiters) waiter.reject(error);
       }
@@ -130,8 +135,10 @@ export class Outbox {
   }
 
   /** Records events for some endpoints only (a replayed dead letter). */
-  async appendFor(events: readonly RegistryEvent[], endpoints: readonly string[]): Promise<void> {
-    await this.store.put(`queue/${entryKey()}`, encode({ events, endpoints }));
+  async appendFor(events: readonly RegistryEvent[], endpoints: readonly string[]): Promise<OutboxEntry> {
+    const entry: OutboxEntry = { key: entryKey(), events, endpoints };
+    await this.store.put(`queue/${entry.key}`, encode({ events, endpoints }));
+    return entry;
   }
 
   /** The oldest `limit` entry keys. */
@@ -186,17 +193,12 @@ export class Outbox {
     return marks;
   }
 
-  /** Whether the entry is delivered or dead-lettered for the endpoint. */
-  async settled(endpoint: string, key: string): Promise<boolean> {
-    const [done, dead] = await Promise.all([
-      this.store.get(`ep/${endpoint}/${key}.done`),
-      this.store.get(`ep/${endpoint}/${key}.dead`),
-    ]);
-    return done !== null || dead !== null;
-  }
-
+  /**
+   * Marks an entry delivered to an endpoint. Progress records are not flushed to disk: losing one
+   * to a power failure repeats a delivery, which at-least-once delivery allows.
+   */
   async markDone(endpoint: string, key: string): Promise<void> {
-    await this.store.put(`ep/${endpoint}/${key}.done`, encode(Date.now()));
+    await this.store.put(`ep/${endpoint}/${key}.done`, encode(Date.now()), { durable: false });
   }
 
   async lease(endpoint: string, key: string, generation: number): Promise<LeaseRecord | null> {
@@ -204,7 +206,10 @@ export class Outbox {
     return bytes ? decode<LeaseRecord>(bytes) : null;
   }
 
-  /** Writes a lease generation; with `create`, only if nobody else took that generation first. */
+  /**
+   * Writes a lease generation; with `create`, only if nobody else took that generation first. Not
+   * flushed to disk: a lease lost to a power failure only lets a delivery be repeated.
+   */
   putLease(
     endpoint: string,
     key: string,
@@ -212,7 +217,10 @@ export class Outbox {
     lease: LeaseRecord,
     create: boolean,
   ): Promise<boolean> {
-    return this.store.put(`ep/${endpoint}/${key}.l${generation}`, encode(lease), { ifAbsent: create });
+    return this.store.put(`ep/${endpoint}/${key}.l${generation}`, encode(lease), {
+      ifAbsent: create,
+      durable: false,
+    });
   }
 
   /** Dead-letters an entry for an endpoint: the letter first, then the mark that settles it. */
@@ -237,20 +245,20 @@ export class Outbox {
   }
 
   /**
-   * Removes a finished entry: the queue record first, so that a replica about to attempt it finds
-   * it gone (see `Dispatcher#attempt`), then its marks.
+   * Removes finished entries: their queue records first, so that a replica about to attempt one
+   * finds it gone (see `Dispatcher#attempt`), then their progress records (full keys).
    */
-  async remove(key: string, marks: ReadonlyMap<string, EndpointMarks>): Promise<void> {
-    await this.store.delete([`queue/${key}`]);
-    await this.removeMarks(key, marks);
+  async remove(keys: readonly string[], records: readonly string[]): Promise<void> {
+    if (keys.length > 0) await this.store.delete(keys.map((key) => `queue/${key}`));
+    if (records.length > 0) await this.store.delete(records);
   }
+}
 
-  /** Removes an entry's progress records from every endpoint's folder. */
-  async removeMarks(key: string, marks: ReadonlyMap<string, EndpointMarks>): Promise<void> {
-    const doomed: string[] = [];
-    for (const [endpoint, { records }] of marks) {
-      for (const name of records.get(key) ?? []) doomed.push(`ep/${endpoint}/${name}`);
-    }
-    if (doomed.length > 0) await this.store.delete(doomed);
+/** The full keys of an entry's progress records in every endpoint's folder, as listed. */
+export function listedRecords(key: string, marks: ReadonlyMap<string, EndpointMarks>): string[] {
+  const records: string[] = [];
+  for (const [endpoint, { records: names }] of marks) {
+    for (const name of names.get(key) ?? []) records.push(`ep/${endpoint}/${name}`);
   }
+  return records;
 }

@@ -3,8 +3,9 @@ import { hostname } from 'node:os';
 import { OptionsError } from '../errors.js';
 import { type Logger, resolveLogger } from '../logging.js';
 import type { EventStore } from '../stores/types.js';
+import { validateOption } from '../validate/checks.js';
 import { Dispatcher, type EndpointStats } from './dispatcher.js';
-import { type ResolvedEndpoint, resolveEndpoint } from './endpoint.js';
+import { positiveNumber, type ResolvedEndpoint, resolveEndpoint } from './endpoint.js';
 import type { EventsOptions } from './options.js';
 import { type DeadLetter, entryTime, Outbox } from './outbox.js';
 import type { EventSource, RegistryEvent } from './types.js';
@@ -86,13 +87,6 @@ export function createEventDispatcher(options: EventDispatcherOptions): EventDis
   return buildDispatcher(options, options.store, resolveLogger(options.logger), 'createEventDispatcher');
 }
 
-function positive(factory: string, option: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value <= 0)
-    throw new OptionsError(factory, option, 'must be a positive number');
-  return value;
-}
-
 /** This instance as events name it: the given parts, else a fresh UUID and the host name. */
 export function resolveSource(given: EventsOptions['source']): EventSource {
   return { instanceId: given?.instanceId ?? randomUUID(), addr: given?.addr ?? hostname() };
@@ -118,16 +112,15 @@ export function buildDispatcher(
   }
   const source = resolveSource(options.source);
   const longest = Math.max(0, ...endpoints.map((e) => e.timeout));
-  const leaseDuration = Math.max(
-    positive(factory, 'events.leaseDuration', options.leaseDuration, 30_000),
-    2 * longest,
-  );
+  validateOption(factory, 'events.leaseDuration', options.leaseDuration, positiveNumber);
+  validateOption(factory, 'events.pollInterval', options.pollInterval, positiveNumber);
+  const leaseDuration = Math.max(options.leaseDuration ?? 30_000, 2 * longest);
   const outbox = new Outbox(store);
   const dispatcher = new Dispatcher({
     outbox,
     endpoints,
     owner: source.instanceId,
-    pollInterval: positive(factory, 'events.pollInterval', options.pollInterval, 1000),
+    pollInterval: options.pollInterval ?? 1000,
     leaseDuration,
     logger,
     ...(options.onDelivery ? { onDelivery: options.onDelivery } : {}),
@@ -150,8 +143,7 @@ export function buildDispatcher(
     close: () => dispatcher.close(),
     async record(events) {
       if (events.length === 0 || endpoints.length === 0) return;
-      await outbox.append(events);
-      dispatcher.wake();
+      dispatcher.recorded(await outbox.append(events));
     },
     async pending() {
       const keys = await outbox.listAll('queue');
@@ -198,10 +190,9 @@ export function buildDispatcher(
     async replay(endpoint, key) {
       const found = await letters(endpoint, key);
       for (const letter of found) {
-        await outbox.appendFor(letter.events, [endpoint]);
+        await dispatcher.requeued(await outbox.appendFor(letter.events, [endpoint]));
         await outbox.discardDeadLetter(endpoint, letter.key);
       }
-      if (found.length > 0) dispatcher.wake();
       return found.length;
     },
     async discard(endpoint, key) {

@@ -69,7 +69,7 @@ function select(
  * selected; and a manifest push re-checks its references after writing its tags.
  */
 export async function collectGarbage(ctx: RegistryContext, options: GcOptions = {}): Promise<GcReport> {
-  const startedAt = new Date();
+  const startedAt = new Date(ctx.clock.now());
   const dryRun = options.dryRun ?? false;
   const deleteUntagged = options.deleteUntagged ?? false;
   const cutoff = startedAt.getTime() - (options.gracePeriod ?? HOUR);
@@ -185,7 +185,7 @@ export async function collectGarbage(ctx: RegistryContext, options: GcOptions = 
   const report: GcReport = {
     dryRun,
     startedAt,
-    finishedAt: new Date(),
+    finishedAt: new Date(ctx.clock.now()),
     repositories: second.length,
     kept: {
       manifests: second.reduce((n, m) => n + m.manifests.size, 0) - deleted.manifests.length,

@@ -1,5 +1,6 @@
 import type { RegistryContext } from '../context.js';
 import { RegistryError } from '../errors.js';
+import { eventArtifactType } from '../events/artifact.js';
 import { digestOf } from '../hashing/hasher.js';
 import { readBody } from '../http/body.js';
 import { emptyResponse } from '../http/response.js';
@@ -251,6 +252,7 @@ export async function putManifest(
   };
   if (subject && ctx.features.referrers) headers['OCI-Subject'] = subject.digest;
   if (extraTags.length > 0) headers['OCI-Tag'] = [...extraTags];
+  const artifactType = eventArtifactType(manifest);
   ctx.emit({
     type: 'manifest.pushed',
     repository: name,
@@ -259,6 +261,7 @@ export async function putManifest(
     size: bytes.byteLength,
     tags,
     subject: subject?.digest,
+    ...(artifactType === undefined ? {} : { artifactType }),
   });
   return emptyResponse(201, headers);
 }

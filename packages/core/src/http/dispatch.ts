@@ -8,15 +8,22 @@ import type { RegistryRequest, RegistryResponse } from './types.js';
 
 const route = createRouter(ROUTES);
 
-/** Runs `last` inside the middleware, the first one outermost. */
+/**
+ * Runs `last` inside the middleware, the first one outermost. A middleware may pass on another
+ * request; the route and its validated parameters cannot change.
+ */
 function run(
   middleware: readonly RouteMiddleware[],
   call: RouteCall,
-  last: () => Promise<RegistryResponse>,
+  last: (call: RouteCall) => Promise<RegistryResponse>,
 ): Promise<RegistryResponse> {
-  const step = (i: number): Promise<RegistryResponse> =>
-    i === middleware.length ? last() : middleware[i]!(call, () => step(i + 1));
-  return step(0);
+  const step = (i: number, current: RouteCall): Promise<RegistryResponse> =>
+    i === middleware.length
+      ? last(current)
+      : middleware[i]!(current, (next) =>
+          step(i + 1, next ? ({ ...next, route: call.route, params: call.params } as RouteCall) : current),
+        );
+  return step(0, call);
 }
 
 /**
@@ -55,9 +62,9 @@ export async function dispatch(ctx: RegistryContext, request: RegistryRequest): 
   const proxied = proxyRoute(ctx, call, () => matched.route.prepare(ctx, call));
   const effective = proxied?.call ?? call;
   if (scope) scope.repository = effective.params.repository;
-  return run(ctx.middleware, effective, async () => {
-    const handle = proxied ? proxied.prepare() : matched.route.prepare(ctx, call);
-    const user = await ctx.authorize(request, action, effective.params.repository);
+  return run(ctx.middleware, effective, async (current) => {
+    const handle = proxied ? proxied.prepare() : matched.route.prepare(ctx, current);
+    const user = await ctx.authorize(current.request, action, effective.params.repository);
     if (scope) scope.user = user;
     return handle();
   });

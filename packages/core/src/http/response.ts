@@ -6,7 +6,7 @@ export const BASE_HEADERS: Readonly<Record<string, string>> = {
   'Docker-Distribution-API-Version': 'registry/2.0',
 };
 
-/** A JSON response. */
+/** A JSON response with its `Content-Length` (for route middleware that answers by itself). */
 export function jsonResponse(
   status: number,
   value: unknown,

@@ -56,6 +56,8 @@ export type RouteCall = { [N in RouteName]: RouteCallOf<N> }[RouteName];
  * Wraps the handling of every route: runs after the route was matched and its path parameters
  * validated, around query parsing, authorization and the handler (`next`). It may answer by
  * itself, delay, or change the response; what it throws is answered as the spec's error body.
+ * It may also pass on a changed request (`next({ ...call, request })`, e.g. with a body it read
+ * and checked); the route and its validated parameters stay those of the matched route.
  *
  * @example
  * ```ts
@@ -72,7 +74,7 @@ export type RouteCall = { [N in RouteName]: RouteCallOf<N> }[RouteName];
  */
 export type RouteMiddleware = (
   call: RouteCall,
-  next: () => Promise<RegistryResponse>,
+  next: (call?: RouteCall) => Promise<RegistryResponse>,
 ) => Promise<RegistryResponse>;
 
 /** A route that a feature toggle can turn off, and what it answers then. */

@@ -1,6 +1,9 @@
 import type { RegistryRequest, RegistryResponse } from './types.js';
 
-/** Converts a web `Request` into a {@link RegistryRequest}. */
+/**
+ * Converts a web `Request` into a {@link RegistryRequest} (the `Request` becomes its `context`), for
+ * hosts that answer web requests through `registry.handle` with their own steps around it.
+ */
 export function fromWebRequest(request: Request): RegistryRequest {
   const url = new URL(request.url);
   const body = request.body as (ReadableStream<Uint8Array> & AsyncIterable<Uint8Array>) | null;
@@ -14,7 +17,7 @@ export function fromWebRequest(request: Request): RegistryRequest {
   };
 }
 
-/** Converts a {@link RegistryResponse} into a web `Response`. */
+/** Converts a {@link RegistryResponse} into a web `Response`, streaming its body. */
 export function toWebResponse(response: RegistryResponse): Response {
   const headers = new Headers();
   for (const [name, value] of Object.entries(response.headers)) {

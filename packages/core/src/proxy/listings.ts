@@ -65,9 +65,10 @@ async function upstreamListing(
   fetchListing: () => Promise<Omit<CachedListing, 'at'>>,
 ): Promise<{ listing: CachedListing; warning?: string } | { error: UpstreamError; stale?: CachedListing }> {
   const cached = proxy.listings.get(key);
-  if (cached && Date.now() - cached.at < target.upstream.config.tagFreshness) return { listing: cached };
+  const now = () => proxy.ctx.clock.now();
+  if (cached && now() - cached.at < target.upstream.config.tagFreshness) return { listing: cached };
   try {
-    const listing = { ...(await fetchListing()), at: Date.now() };
+    const listing = { ...(await fetchListing()), at: now() };
     proxy.listings.set(key, listing);
     return { listing };
   } catch (error) {

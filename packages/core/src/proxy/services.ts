@@ -169,13 +169,13 @@ export class ProxyServices {
   /** The last check of a cached tag, while it still holds. */
   tagCheck(target: ProxyTarget, tag: string): TagCheck | undefined {
     const check = this.#checks.get(this.#checkKey(target.local, tag));
-    return check && check.until > Date.now() ? check : undefined;
+    return check && check.until > this.ctx.clock.now() ? check : undefined;
   }
 
   /** Records that the upstream confirmed a tag, or (with a warning) that asking it failed. */
   recordTagCheck(target: ProxyTarget, tag: string, warning?: string): void {
     const freshness = target.upstream.config.tagFreshness;
-    const until = Date.now() + (warning === undefined ? freshness : FAILED_CHECK_BACKOFF);
+    const until = this.ctx.clock.now() + (warning === undefined ? freshness : FAILED_CHECK_BACKOFF);
     this.#checks.set(
       this.#checkKey(target.local, tag),
       warning === undefined ? { until } : { until, warning },
@@ -202,8 +202,9 @@ export class ProxyServices {
     const interval = Math.min(maxUnusedAge === undefined ? 3_600_000 : maxUnusedAge / 10, 3_600_000);
     const key = `${target.local}\u0000${item.digest}`;
     const last = this.#used.get(key);
-    if (last !== undefined && Date.now() - last < interval) return;
-    this.#used.set(key, Date.now());
+    const now = this.ctx.clock.now();
+    if (last !== undefined && now - last < interval) return;
+    this.#used.set(key, now);
     const { metadata } = this.ctx.storage;
     if (item.mediaType === undefined) await metadata.linkBlob(target.local, item.digest);
     else await metadata.putManifest(target.local, { digest: item.digest, mediaType: item.mediaType });

@@ -1,4 +1,5 @@
 import type { Hash } from 'node:crypto';
+import { type Clock, systemClock } from '../clock.js';
 import {
   createHasher,
   createNativeHasher,
@@ -65,8 +66,10 @@ export class LiveHashers {
   readonly #entries = new Map<string, LiveEntry & { readonly at: number }>();
   readonly #max: number;
   readonly #idleMs: number;
+  readonly #clock: Clock;
 
-  constructor(max = 4096, idleMs = 60 * 60 * 1000) {
+  constructor(clock: Clock = systemClock, max = 4096, idleMs = 60 * 60 * 1000) {
+    this.#clock = clock;
     this.#max = max;
     this.#idleMs = idleMs;
   }
@@ -76,7 +79,11 @@ export class LiveHashers {
     const entry = this.#entries.get(id);
     if (!entry) return undefined;
     this.#entries.delete(id);
-    if (entry.offset !== offset || entry.algorithm !== algorithm || Date.now() - entry.at > this.#idleMs) {
+    if (
+      entry.offset !== offset ||
+      entry.algorithm !== algorithm ||
+      this.#clock.now() - entry.at > this.#idleMs
+    ) {
       return undefined;
     }
     return entry.hash;
@@ -84,7 +91,7 @@ export class LiveHashers {
 
   put(id: string, entry: LiveEntry): void {
     this.#entries.delete(id);
-    this.#entries.set(id, { ...entry, at: Date.now() });
+    this.#entries.set(id, { ...entry, at: this.#clock.now() });
     while (this.#entries.size > this.#max) {
       const oldest = this.#entries.keys().next().value as string;
       this.#entries.delete(oldest);

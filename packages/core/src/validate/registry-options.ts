@@ -105,6 +105,7 @@ const REGISTRY_OPTIONS: OptionChecks<RegistryOptions> = {
   upstreams: optionCheck.array(optionCheck.shape({}, { exact: false })),
   // Seven days: the longest any S3 presigned URL may live.
   redirectExpiresIn: optionCheck.integer(1, 7 * 24 * 60 * 60),
+  clock: optionCheck.methods(['now'], 'a clock'),
 };
 
 /** Throws an `OptionsError` naming the first option of `createRegistry` it cannot use. */

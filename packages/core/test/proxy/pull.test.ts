@@ -76,6 +76,27 @@ describe('pulling manifests through an upstream', () => {
     expect(upstream.connections()).toBeLessThanOrEqual(2);
   });
 
+  it('reads the freshness interval on the registry clock', async () => {
+    upstream = await startUpstream();
+    await upstream.client.pushImage('library/app', 'v1', makeImage());
+    let now = Date.UTC(2030, 0, 1);
+    const proxy = proxied({
+      clock: { now: () => now },
+      upstreams: [{ namespace: 'upstream.test', url: upstream.url, prefix: 'hub/', tagFreshness: 60_000 }],
+    });
+    const pull = async () => (await proxy.fetch('/v2/hub/library/app/manifests/v1')).status;
+    expect(await pull()).toBe(200);
+    const heads = upstreamGets('manifests', 'HEAD');
+    const gets = upstreamGets('manifests');
+    now += 59_000;
+    expect(await pull()).toBe(200);
+    expect(upstreamGets('manifests', 'HEAD') + upstreamGets('manifests')).toBe(heads + gets);
+    // A minute later on the clock, not in real time: the tag is checked again.
+    now += 2_000;
+    expect(await pull()).toBe(200);
+    expect(upstreamGets('manifests', 'HEAD')).toBe(heads + 1);
+  });
+
   it('serves cached tags with a Warning when the upstream is gone, and fails fast for unknown ones', async () => {
     upstream = await startUpstream();
     const image = makeImage();

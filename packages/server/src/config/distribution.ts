@@ -141,7 +141,11 @@ export const UNSUPPORTED_KEYS: readonly UnsupportedKey[] = [
     severity: 'warning',
     reason: 'catalog.maxentries is not supported; wharf.limits.pagesize caps every listing',
   },
-  { path: 'notifications', severity: 'warning', reason: 'notifications are not supported yet' },
+  {
+    path: 'notifications.events.includereferences',
+    severity: 'warning',
+    reason: 'events do not list a manifest’s references',
+  },
   {
     path: 'proxy.exec',
     severity: 'error',

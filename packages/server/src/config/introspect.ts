@@ -103,7 +103,8 @@ export function settingsOf(schema: ZodType, prefix = ''): SettingInfo[] {
       section: isSection,
     });
     if (isSection) out.push(...settingsOf(info.schema, path));
-    // The keys of each entry of a list of objects, as `list[].key`.
+    // The keys of each entry of a list of objects (notifications.endpoints, wharf.upstreams), as
+    // `list[].key`.
     const element =
       defOf(info.schema).type === 'array' ? unwrap(defOf(info.schema).element!).schema : undefined;
     if (element && defOf(element).type === 'object') out.push(...settingsOf(element, `${path}[]`));

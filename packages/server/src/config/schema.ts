@@ -3,6 +3,7 @@ import { authSection } from './sections/auth.js';
 import { healthSection } from './sections/health.js';
 import { httpSection } from './sections/http.js';
 import { logSection } from './sections/log.js';
+import { notificationsSection } from './sections/notifications.js';
 import { proxySection } from './sections/proxy.js';
 import { storageSection } from './sections/storage.js';
 import { wharfSection } from './sections/wharf.js';
@@ -24,6 +25,7 @@ export const configSchema = z.strictObject({
   auth: authSection,
   health: healthSection,
   proxy: proxySection,
+  notifications: notificationsSection,
   wharf: wharfSection,
 });
 

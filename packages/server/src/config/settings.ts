@@ -1,6 +1,7 @@
 import { type AccessRule, parseRules } from '@wharf/auth';
-import type { RegistryFeatures, RegistryLimits, UpstreamOptions } from '@wharf/core';
+import type { EventsOptions, RegistryFeatures, RegistryLimits, UpstreamOptions } from '@wharf/core';
 import type { Config } from './schema.js';
+import { notificationProblems, resolveNotifications } from './sections/notifications.js';
 import { parseBytes, parseDuration } from './units.js';
 
 /** Where to listen. */
@@ -101,6 +102,8 @@ export interface Settings {
   readonly metrics: { readonly repositoryLabels: boolean };
   /** Pull-through caches: `proxy` (every repository) and `wharf.upstreams`. */
   readonly upstreams: readonly UpstreamOptions[];
+  /** The event pipeline (`notifications`); undefined without an enabled endpoint. */
+  readonly events: EventsOptions | undefined;
 }
 
 /** A problem found while resolving (a value that is valid alone but not with the others). */
@@ -332,6 +335,7 @@ export function resolveSettings(config: Config): { settings?: Settings; problems
     problems.push({ path: 'wharf.auth.rules', message: (error as Error).message });
   }
   const upstreams = resolveUpstreams(config, problems);
+  problems.push(...notificationProblems(config.notifications));
   if (problems.length > 0 || !listen || !storageSettings) return { problems };
   const headers: Record<string, string[]> = {};
   for (const [name, value] of Object.entries(http.headers ?? {})) headers[name] = [value].flat();
@@ -408,6 +412,7 @@ export function resolveSettings(config: Config): { settings?: Settings; problems
       redirectExpiresIn: Math.max(1, Math.round(ms(wharf.redirectexpiry) / 1000)),
       metrics: { repositoryLabels: wharf.metrics.repositorylabels },
       upstreams,
+      events: resolveNotifications(config.notifications),
     },
   };
 }

@@ -1,3 +1,4 @@
+import { type Clock, systemClock } from '../../clock.js';
 import { throwIfAborted } from '../../util/bytes.js';
 import type { BlobDeleteOptions, BlobInfo, BlobOpenOptions, BlobPutOptions, BlobStore } from '../types.js';
 
@@ -12,6 +13,11 @@ const READ_SLICE = 256 * 1024;
 /** A {@link BlobStore} in process memory: for tests, and for the in-process registry. */
 export class MemoryBlobStore implements BlobStore {
   readonly #blobs = new Map<string, StoredBlob>();
+  readonly #clock: Clock;
+
+  constructor(options: { readonly clock?: Clock } = {}) {
+    this.#clock = options.clock ?? systemClock;
+  }
 
   async stat(digest: string): Promise<BlobInfo | null> {
     const blob = this.#blobs.get(digest);
@@ -39,7 +45,7 @@ export class MemoryBlobStore implements BlobStore {
       // Copy: the caller may reuse its buffers.
       chunks.push(Buffer.from(chunk));
     }
-    this.#blobs.set(digest, { data: Buffer.concat(chunks), modifiedAt: new Date() });
+    this.#blobs.set(digest, { data: Buffer.concat(chunks), modifiedAt: new Date(this.#clock.now()) });
   }
 
   async delete(digest: string, options: BlobDeleteOptions = {}): Promise<boolean> {
@@ -52,7 +58,7 @@ export class MemoryBlobStore implements BlobStore {
   async touch(digest: string): Promise<boolean> {
     const blob = this.#blobs.get(digest);
     if (!blob) return false;
-    this.#blobs.set(digest, { data: blob.data, modifiedAt: new Date() });
+    this.#blobs.set(digest, { data: blob.data, modifiedAt: new Date(this.#clock.now()) });
     return true;
   }
 

@@ -1,3 +1,4 @@
+import type { Clock } from '../../clock.js';
 import type { RegistryStorage } from '../types.js';
 import { MemoryBlobStore } from './blob-store.js';
 import { MemoryEventStore } from './event-store.js';
@@ -9,16 +10,22 @@ export { MemoryEventStore } from './event-store.js';
 export { MemoryMetadataStore } from './metadata-store.js';
 export { MemoryUploadStore } from './upload-store.js';
 
+/** Options of the in-memory stores. */
+export interface MemoryStoreOptions {
+  /** Where modification and creation times come from. Default: the system clock. */
+  readonly clock?: Clock;
+}
+
 /**
  * Every store in process memory, the event outbox included. Two registries created over the same
  * object share everything, like replicas over one bucket.
  */
-export function createMemoryStorage(): RegistryStorage {
-  const blobs = new MemoryBlobStore();
+export function createMemoryStorage(options: MemoryStoreOptions = {}): RegistryStorage {
+  const blobs = new MemoryBlobStore(options);
   return {
     blobs,
-    uploads: new MemoryUploadStore(blobs),
-    metadata: new MemoryMetadataStore(),
+    uploads: new MemoryUploadStore(blobs, options),
+    metadata: new MemoryMetadataStore(options),
     events: new MemoryEventStore(),
   };
 }

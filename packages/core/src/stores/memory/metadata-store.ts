@@ -1,3 +1,4 @@
+import { type Clock, systemClock } from '../../clock.js';
 import type {
   BlobLink,
   ConditionalDelete,
@@ -31,6 +32,11 @@ export function compareBytewise(a: string, b: string): number {
 /** A {@link MetadataStore} in process memory. */
 export class MemoryMetadataStore implements MetadataStore {
   readonly #repositories = new Map<string, Repository>();
+  readonly #clock: Clock;
+
+  constructor(options: { readonly clock?: Clock } = {}) {
+    this.#clock = options.clock ?? systemClock;
+  }
 
   #repo(name: string): Repository | undefined {
     return this.#repositories.get(name);
@@ -46,7 +52,7 @@ export class MemoryMetadataStore implements MetadataStore {
   }
 
   async linkBlob(repository: string, digest: string): Promise<void> {
-    this.#ensure(repository).links.set(digest, new Date());
+    this.#ensure(repository).links.set(digest, new Date(this.#clock.now()));
   }
 
   async hasBlobLink(repository: string, digest: string): Promise<boolean> {
@@ -67,7 +73,7 @@ export class MemoryMetadataStore implements MetadataStore {
   async putManifest(repository: string, record: { digest: string; mediaType: string }): Promise<void> {
     this.#ensure(repository).manifests.set(record.digest, {
       mediaType: record.mediaType,
-      createdAt: new Date(),
+      createdAt: new Date(this.#clock.now()),
     });
   }
 

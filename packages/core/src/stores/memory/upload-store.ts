@@ -1,3 +1,4 @@
+import { type Clock, systemClock } from '../../clock.js';
 import { throwIfAborted } from '../../util/bytes.js';
 import { OffsetMismatchError, UploadNotFoundError } from '../errors.js';
 import type {
@@ -25,13 +26,15 @@ interface SessionRecord {
 export class MemoryUploadStore implements UploadStore {
   readonly #sessions = new Map<string, SessionRecord>();
   readonly #blobs: BlobStore;
+  readonly #clock: Clock;
 
-  constructor(blobs: BlobStore) {
+  constructor(blobs: BlobStore, options: { readonly clock?: Clock } = {}) {
     this.#blobs = blobs;
+    this.#clock = options.clock ?? systemClock;
   }
 
   async create(init: { id: string; repository: string; algorithm: string }): Promise<UploadSession> {
-    const now = new Date();
+    const now = new Date(this.#clock.now());
     const record: SessionRecord = {
       ...init,
       createdAt: now,
@@ -66,7 +69,7 @@ export class MemoryUploadStore implements UploadStore {
     if (record.size !== options.offset) throw new OffsetMismatchError(record.size);
     if (length > 0) record.chunks.push(Buffer.concat(chunks, length));
     record.size += length;
-    record.updatedAt = new Date();
+    record.updatedAt = new Date(this.#clock.now());
     return snapshot(record);
   }
 
