@@ -2,8 +2,12 @@ import type { BlobDeleteOptions, BlobInfo, BlobOpenOptions, BlobPutOptions, Blob
 import type { FactCache } from './cache/facts.js';
 import type { Keys } from './keys.js';
 import type { ObjectStore } from './objects/types.js';
+import { type RangedReadSettings, readRanges } from './ranged-read.js';
 import { blobBody, type KeyedLock, quietly } from './util.js';
 import { type BufferPool, listAll, writeObject } from './writer.js';
+
+/** Large blobs whose size {@link S3BlobStore} remembers to split their reads. */
+const READ_SIZES = 1024;
 
 /** Settings the blob store shares with the other stores. */
 export interface S3BlobSettings {
@@ -16,6 +20,8 @@ export interface S3BlobSettings {
   readonly redirect: false | { readonly expiresIn: number | undefined };
   /** Blob sizes known in this process (see `cache/facts.ts`). */
   readonly facts: FactCache;
+  /** Reads longer than `threshold` bytes go as parallel ranged GETs (see `ranged-read.ts`). */
+  readonly reads: RangedReadSettings & { readonly threshold: number };
 }
 
 /**
@@ -28,6 +34,12 @@ export class S3BlobStore implements BlobStore {
   readonly #store: ObjectStore;
   readonly #keys: Keys;
   readonly #settings: S3BlobSettings;
+  /**
+   * Sizes of blobs stat()ed lately, only to split reads of them (core stat()s a blob before it
+   * opens it). A digest fixes the bytes, hence the size: unlike the cache's facts this cannot go
+   * wrong across replicas, a deleted blob's read just finds no object.
+   */
+  readonly #readSizes = new Map<string, number>();
 
   constructor(store: ObjectStore, keys: Keys, settings: S3BlobSettings) {
     this.#store = store;
@@ -40,12 +52,21 @@ export class S3BlobStore implements BlobStore {
     // and the conditional delete).
     const { facts } = this.#settings;
     const size = facts.get('blob', digest);
-    if (size !== undefined) return { digest, size };
+    if (size !== undefined) return this.#sized(digest, size);
     const ticket = facts.ticket();
     const head = await this.#store.head(this.#keys.blob(digest));
     if (!head) return null;
     facts.set(ticket, 'blob', digest, head.size);
-    return { digest, size: head.size };
+    return this.#sized(digest, head.size);
+  }
+
+  #sized(digest: string, size: number): BlobInfo {
+    if (size > this.#settings.reads.threshold) {
+      this.#readSizes.delete(digest);
+      this.#readSizes.set(digest, size);
+      if (this.#readSizes.size > READ_SIZES) this.#readSizes.delete(this.#readSizes.keys().next().value!);
+    }
+    return { digest, size };
   }
 
   /** Size and age: the later of `data` and `touched`. */
@@ -66,6 +87,10 @@ export class S3BlobStore implements BlobStore {
     if (range && range.length === 0) {
       return (await this.#store.head(key)) ? (async function* () {})() : null;
     }
+    const size = range ? undefined : this.#readSizes.get(digest);
+    const window = range ?? (size === undefined ? undefined : { offset: 0, length: size });
+    const { reads } = this.#settings;
+    if (window && window.length > reads.threshold) return readRanges(this.#store, key, window, reads, signal);
     const body = await this.#store.get(key, range, signal);
     return body ? blobBody(body, signal) : null;
   }
@@ -95,6 +120,7 @@ export class S3BlobStore implements BlobStore {
     const { facts } = this.#settings;
     return facts.deleting(async () => {
       facts.delete('blob', digest);
+      this.#readSizes.delete(digest);
       const info = await this.#statWithAge(digest);
       if (!info) return false;
       const { unmodifiedSince } = options;

@@ -44,6 +44,19 @@ export interface S3StorageOptions {
    * 8 MiB; at least `minPartSize`.
    */
   readonly partSize?: number;
+  /**
+   * Blob reads longer than this many bytes (a whole blob, or the range a client asked for) are
+   * fetched as parallel ranged GETs of `readPartSize` bytes, `readPartsInFlight` at a time, and
+   * streamed in order; shorter ones are one streamed GET. Default 16 MiB.
+   */
+  readonly parallelReadThreshold?: number;
+  /** Bytes per ranged GET of a parallel read. Default 8 MiB. */
+  readonly readPartSize?: number;
+  /**
+   * Ranged GETs of one read running at once; each read in progress holds up to this many parts in
+   * memory. Default 4; 1 reads the parts one after another.
+   */
+  readonly readPartsInFlight?: number;
   /** The server's smallest multipart part (except the last). Default 5 MiB, as on AWS. */
   readonly minPartSize?: number;
   /** The server's largest number of parts per multipart upload. Default 10 000, as on AWS. */
@@ -91,6 +104,7 @@ export interface ResolvedS3Options {
   readonly minPartSize: number;
   readonly maxParts: number;
   readonly concurrency: number;
+  readonly reads: { readonly threshold: number; readonly partSize: number; readonly partsInFlight: number };
   readonly conditionalWrites: boolean | 'auto';
   readonly signedRequests: boolean;
   /** `false`: off. */
@@ -99,6 +113,7 @@ export interface ResolvedS3Options {
 }
 
 const FACTORY = 'createS3Storage';
+const MiB = 1024 * 1024;
 
 function fail(option: string, problem: string): never {
   throw new OptionsError(FACTORY, option, problem);
@@ -166,6 +181,11 @@ export function resolveSettings(options: StorageSettings): ResolvedS3Options {
   );
   const maxParts = integer(options.maxParts, 'maxParts', 2, 10_000);
   const concurrency = integer(options.concurrency, 'concurrency', 1, 8, 1024);
+  const reads = {
+    threshold: integer(options.parallelReadThreshold, 'parallelReadThreshold', 0, 16 * MiB),
+    partSize: integer(options.readPartSize, 'readPartSize', 1, 8 * MiB, MAX_PART_SIZE),
+    partsInFlight: integer(options.readPartsInFlight, 'readPartsInFlight', 1, 4, 64),
+  };
 
   let redirect: ResolvedS3Options['redirect'] = false;
   if (options.redirect === true) redirect = { expiresIn: undefined };
@@ -191,6 +211,7 @@ export function resolveSettings(options: StorageSettings): ResolvedS3Options {
     minPartSize,
     maxParts,
     concurrency,
+    reads,
     conditionalWrites: oneOf(
       options.conditionalWrites,
       'conditionalWrites',

@@ -39,6 +39,7 @@ export function assemble(store: ObjectStore, settings: ResolvedS3Options): S3Sto
     completions,
     redirect,
     facts,
+    reads: settings.reads,
   });
   const uploads = new S3UploadStore(store, keys, {
     buffers,

@@ -47,6 +47,21 @@ describe('createS3Storage options', () => {
       'option "concurrency" must be an integer from 1',
     ],
     [
+      'no parts in flight for reads',
+      { client: aws, bucket: 'b', readPartsInFlight: 0 },
+      'option "readPartsInFlight" must be an integer from 1 to 64',
+    ],
+    [
+      'a read part of zero bytes',
+      { client: aws, bucket: 'b', readPartSize: 0 },
+      'option "readPartSize" must be an integer from 1',
+    ],
+    [
+      'a negative parallel-read threshold',
+      { client: aws, bucket: 'b', parallelReadThreshold: -1 },
+      'option "parallelReadThreshold" must be an integer from 0',
+    ],
+    [
       'a redirect that is none',
       { client: aws, bucket: 'b', redirect: 'yes' },
       'option "redirect" must be true, false or { expiresIn }',
