@@ -12,3 +12,8 @@ export function proxied(options: RegistryOptions): Proxied {
   const registry = createRegistry({ logger: {}, ...options });
   return { registry, storage: registry.storage, fetch: (path, init) => registry.fetch(path, init) };
 }
+
+/** The spec error code of an error response's body, if any. */
+export async function code(res: Response): Promise<string | undefined> {
+  return ((await res.json()) as { errors?: Array<{ code: string }> }).errors?.[0]?.code;
+}

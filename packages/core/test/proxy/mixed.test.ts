@@ -1,7 +1,7 @@
 import type { AuthorizeContext, RouteCall } from '@wharf/core';
 import { makeImage, OciClient } from '@wharf/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
-import { proxied } from './harness.js';
+import { code, proxied } from './harness.js';
 import { startUpstream, type TestUpstream } from './helpers.js';
 
 let upstream: TestUpstream | undefined;
@@ -9,10 +9,6 @@ afterEach(async () => {
   await upstream?.stop();
   upstream = undefined;
 });
-
-async function code(res: Response): Promise<string | undefined> {
-  return ((await res.json()) as { errors?: Array<{ code: string }> }).errors?.[0]?.code;
-}
 
 describe('proxied and local repositories side by side', () => {
   it('refuses writes under a proxied prefix and keeps every other repository local', async () => {

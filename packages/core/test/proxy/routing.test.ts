@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { createRegistry, OptionsError, type UpstreamOptions } from '@wharf/core';
 import { makeImage } from '@wharf/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
-import { proxied } from './harness.js';
+import { code, proxied } from './harness.js';
 import { startUpstream, type TestUpstream } from './helpers.js';
 
 let upstream: TestUpstream | undefined;
@@ -11,10 +11,6 @@ afterEach(async () => {
   await upstream?.stop();
   upstream = undefined;
 });
-
-async function code(res: Response): Promise<string | undefined> {
-  return ((await res.json()) as { errors?: Array<{ code: string }> }).errors?.[0]?.code;
-}
 
 describe('routing pulls to upstreams', () => {
   it('routes ?ns= to the upstream with that namespace, caches under its prefix and echoes OCI-Namespace', async () => {
