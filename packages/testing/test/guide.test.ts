@@ -64,7 +64,8 @@ describe('the guide, testing your registry client', () => {
     it('runs its node:test example, every test passing', async () => {
       const { stdout } = await run(
         process.execPath,
-        ['--conditions=@wharf/source', '--import', 'tsx', '--test', file],
+        // TAP: the default reporter differs between Node.js lines.
+        ['--conditions=@wharf/source', '--import', 'tsx', '--test', '--test-reporter=tap', file],
         {
           cwd: dir,
           timeoutMs: 120_000,
