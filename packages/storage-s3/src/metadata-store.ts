@@ -9,6 +9,7 @@ import {
   type ReferrerDescriptor,
 } from '@wharf/core';
 import type { FactCache } from './cache/facts.js';
+import { FreshReads } from './cache/fresh-reads.js';
 import { TagCache } from './cache/tags.js';
 import { digestOfRelative, type Keys } from './keys.js';
 import type { ObjectStore } from './objects/types.js';
@@ -43,6 +44,8 @@ export class S3MetadataStore implements MetadataStore {
   readonly #keys: Keys;
   readonly #facts: FactCache;
   readonly #tags: TagCache | undefined;
+  /** Concurrent reads of one tag share a bucket request that started after they asked. */
+  readonly #tagReads = new FreshReads<string | null>();
 
   constructor(store: ObjectStore, keys: Keys, settings: S3MetadataSettings) {
     this.#store = store;
@@ -161,15 +164,20 @@ export class S3MetadataStore implements MetadataStore {
     await this.#putLink(this.#keys.tagCurrent(repository, tag), digest, { [DIGEST]: digest });
   }
 
-  /** A HEAD; the link's body is read only when it lacks the digest metadata (written elsewhere). */
+  /**
+   * A HEAD, shared with concurrent readers of the tag that asked before it started; the link's body
+   * is read only when it lacks the digest metadata (written elsewhere).
+   */
   async getTag(repository: string, tag: string): Promise<string | null> {
     const cached = this.#tags?.get(repository, tag);
     if (cached !== undefined) return cached;
     const key = this.#keys.tagCurrent(repository, tag);
-    const head = await this.#store.head(key);
-    const digest = head ? (head.metadata[DIGEST] ?? (await this.#readText(key))) : null;
-    this.#tags?.set(repository, tag, digest);
-    return digest;
+    return this.#tagReads.read(key, async () => {
+      const head = await this.#store.head(key);
+      const digest = head ? (head.metadata[DIGEST] ?? (await this.#readText(key))) : null;
+      this.#tags?.set(repository, tag, digest);
+      return digest;
+    });
   }
 
   /** Removes the index links first and `current` last, so a crash midway leaves the tag valid. */

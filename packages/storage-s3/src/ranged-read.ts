@@ -84,33 +84,20 @@ class Part {
     wake?.();
   }
 
-  /** The next chunk, `null` once the part is complete; throws the part's failure. */
+  /**
+   * The next chunk as the socket delivered it, `null` once the part is complete; throws the part's
+   * failure. Chunks are not joined into larger writes: the copy costs more CPU than the socket
+   * writes it saves (docs/architecture.md, "S3 read path").
+   */
   async take(): Promise<Uint8Array | null> {
     for (;;) {
-      if (this.#head < this.#chunks.length) return this.#coalesce();
+      if (this.#head < this.#chunks.length) return this.#take();
       if (this.#error) throw this.#error;
       if (this.#done) return null;
       await new Promise<void>((resolve) => {
         this.#wake = resolve;
       });
     }
-  }
-
-  /**
-   * The buffered chunks, joined up to {@link COALESCE} bytes: the sockets deliver 16–64 KiB pieces,
-   * and one larger write to the client costs far less than many small ones.
-   */
-  #coalesce(): Uint8Array {
-    const first = this.#take();
-    if (this.#head >= this.#chunks.length || first.byteLength >= COALESCE) return first;
-    const pieces = [first];
-    let length = first.byteLength;
-    while (this.#head < this.#chunks.length && length + this.#chunks[this.#head]!.byteLength <= COALESCE) {
-      const piece = this.#take();
-      pieces.push(piece);
-      length += piece.byteLength;
-    }
-    return pieces.length === 1 ? first : Buffer.concat(pieces, length);
   }
 
   #take(): Uint8Array {
@@ -131,8 +118,6 @@ class Part {
 }
 
 const EMPTY = new Uint8Array(0);
-/** The most bytes one chunk handed to the reader joins. */
-const COALESCE = 1024 * 1024;
 
 /** `window` cut into consecutive windows of at most `partSize` bytes. */
 export function splitWindow(window: ByteWindow, partSize: number): ByteWindow[] {
