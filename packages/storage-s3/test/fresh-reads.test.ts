@@ -107,7 +107,9 @@ describe('GET of a manifest by tag on S3', () => {
     });
     const open = () => {
       const registry = createRegistry({ storage: storageOn(store, { prefix: 'r' }) });
-      return new OciClient('http://registry.local', (input, init) => registry.fetch(new Request(input, init)));
+      return new OciClient('http://registry.local', (input, init) =>
+        registry.fetch(new Request(input, init)),
+      );
     };
     return {
       a: open(),
