@@ -157,6 +157,7 @@ export type {
   UploadStore,
 } from './stores/types.js';
 export { collectBytes } from './util/bytes.js';
+export { FileBody } from './util/file-body.js';
 export { repositoryGlob } from './util/glob.js';
 export { nodeStreamBody } from './util/node-stream.js';
 export {

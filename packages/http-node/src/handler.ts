@@ -1,7 +1,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Registry, RegistryRequest, RegistryResponse } from '@wharf/core';
+import { FileBody, type Registry, type RegistryRequest, type RegistryResponse } from '@wharf/core';
 import { validateHandlerOptions } from './options.js';
 import {
   headerLookup,
@@ -11,6 +11,7 @@ import {
   type NodeResponse,
   requestBody,
 } from './request.js';
+import { sendFile } from './send-file.js';
 
 /**
  * A request listener for `node:http`, `node:https` and `http2` compatibility servers; `next`, when
@@ -99,6 +100,10 @@ async function send(req: NodeRequest, res: NodeResponse, response: RegistryRespo
   }
   if (body instanceof Uint8Array) {
     res.end(body);
+    return;
+  }
+  if (FileBody.isFileBody(body)) {
+    await sendFile(body, res);
     return;
   }
   if (body instanceof Readable) {

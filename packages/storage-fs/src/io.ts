@@ -2,7 +2,7 @@ import type { Stats } from 'node:fs';
 import type * as fsp from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { nodeStreamBody } from '@wharf/core';
+import { FileBody, nodeStreamBody } from '@wharf/core';
 
 /**
  * The `node:fs/promises` functions the store uses. {@link FsStorageOptions.fs} may replace any of
@@ -537,14 +537,9 @@ export class Io {
         await handle.close();
         return emptyStream();
       }
-      // A Node stream: the HTTP adapter pipes it natively, the fastest path from disk to socket.
-      // Without a range it reads to the end of the file (no fstat: core stat'ed the blob already).
-      const stream = handle.createReadStream({
-        highWaterMark: IO_SIZE,
-        autoClose: true,
-        ...(range ? { start: range.offset, end: range.offset + range.length - 1 } : {}),
-      });
-      return nodeStreamBody(stream, signal);
+      // A file body: a Node stream to any reader, and read with reused buffers by the node:http
+      // adapter. Without a range it reads to the end of the file (no fstat: core stat'ed the blob).
+      return nodeStreamBody(new FileBody(handle, range), signal);
     } catch (error) {
       await handle.close();
       throw error;

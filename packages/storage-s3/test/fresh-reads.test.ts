@@ -25,7 +25,7 @@ describe('FreshReads', () => {
   it('gives callers who arrive during a read the next read, started after it, shared', async () => {
     const reads = new FreshReads<number>();
     let value = 1;
-    const gates: ReturnType<typeof deferred>[] = [];
+    const gates: ReturnType<typeof deferred<void>>[] = [];
     let loads = 0;
     const load = async () => {
       loads++;
