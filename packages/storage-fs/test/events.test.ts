@@ -47,7 +47,7 @@ async function storageAt(root: string): Promise<FsStorage> {
 }
 
 /** Every event the receiver got, in arrival order, read as a distribution consumer reads them. */
-function consumed(hook: Receiver) {
+function consumed(hook: { readonly received: readonly Receiver['received'][number][] }) {
   return hook.received.flatMap((r) =>
     parseDistributionEnvelope(r.headers['content-type'], r.body.toString()),
   );
@@ -88,7 +88,7 @@ describe('durable notifications on fs storage', () => {
     expect(hook.received).toHaveLength(0);
 
     await hook.up();
-    await hook.waitFor((all) => all.length === 36, 30_000);
+    await hook.waitFor((all) => consumed({ received: all }).length === 36, 30_000);
     const events = consumed(hook);
     expect(new Set(events.map((e) => e.id))).toEqual(new Set(recorded.map((e) => e.id)));
     for (const repo of ['alpha', 'beta/x', 'gamma']) {
@@ -119,7 +119,7 @@ describe('durable notifications on fs storage', () => {
     expect(hook.received).toHaveLength(0);
     const second = await startServer({ main: EVENTS_SERVER, env });
     cleanups.push(() => second.stop());
-    await hook.waitFor((all) => all.length === 3, 30_000);
+    await hook.waitFor((all) => consumed({ received: all }).length === 3, 30_000);
     const events = consumed(hook);
     expect(events.map((e) => [e.action, e.target.digest])).toEqual([
       ['push', image.config.digest],
