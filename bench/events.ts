@@ -1,77 +1,73 @@
 /**
- * The `events` scenarios: push throughput of a registry with one webhook endpoint against the same
- * registry without, both on fresh fs roots in this process, served over loopback HTTP, the
- * endpoint a loopback receiver answering 200. With the endpoint, each write request also records
- * its event in the outbox before answering, and the dispatcher delivers meanwhile.
+ * The `events` scenarios: push throughput of `wharf serve` with one webhook endpoint against the
+ * same server without, each a process of its own on a fresh fs root (configured by one file that
+ * differs only in `notifications.endpoints`), the endpoint a receiver in another process that
+ * reads each delivery, counts its events and answers 200 (`raw/hook-server.ts`). With the
+ * endpoint, each write request also records its event in the outbox before answering, and the
+ * server delivers meanwhile. CPU is the server process's.
  *
  * - `events-push`: one large blob, POST then PUT with the body (MiB/s);
  * - `events-small`: small images (config, one 16 KiB layer, manifest) from 8 clients at once
- *   (write requests/s: each records one event).
+ *   (write requests/s: each records one event). With the endpoint, `lag` is the time from the
+ *   last response until the receiver has every event of the sample.
  */
+
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createRegistry, type Registry } from '@wharf/core';
-import { createHandler } from '@wharf/http-node';
-import { createFsStorage } from '@wharf/storage-fs';
 import { makeImage } from '@wharf/test-utils';
 import { expectStatus, send } from './lib/http.js';
-import { quiesce } from './lib/proc.js';
+import { cpuSeconds, quiesce } from './lib/proc.js';
 import type { Sample } from './lib/scenarios.js';
 import { pushMonolithic, variant } from './lib/scenarios.js';
 import { MiB } from './lib/stats.js';
+import { layoutDiscarder, startRaw, startWharf, type Target } from './lib/targets.js';
 
 const CLIENTS = 8;
+/** Small images pushed before measuring. */
+const WARM_UP = 24;
+/** Longest wait for the receiver to get every event of a sample. */
+const DELIVERY_TIMEOUT_MS = 60_000;
 
-async function listen(server: Server): Promise<string> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+/** Starts `wharf serve` on a fresh root, with `hook` as its one endpoint when given. */
+export async function startTarget(name: string, dir: string, hook: string | undefined): Promise<Target> {
+  await mkdir(dir, { recursive: true });
+  const config = join(dir, 'config.yml');
+  const lines = ['version: 0.1', 'storage:', '  filesystem:', `    rootdirectory: ${join(dir, 'root')}`];
+  if (hook) lines.push('notifications:', '  endpoints:', '    - name: bench', `      url: ${hook}`);
+  await writeFile(config, `${lines.join('\n')}\n`);
+  return startWharf(name, { REGISTRY_CONFIGURATION_PATH: config }, layoutDiscarder(join(dir, 'root')));
 }
 
-async function close(server: Server): Promise<void> {
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
-}
-
-interface Running {
-  readonly url: string;
-  readonly registry: Registry;
-  stop(): Promise<void>;
-}
-
-async function start(root: string, endpoint: string | undefined): Promise<Running> {
-  const storage = await createFsStorage({ root });
-  const registry = createRegistry({
-    storage,
-    ...(endpoint ? { events: { endpoints: [{ name: 'bench', url: endpoint }] } } : {}),
-  });
-  const server = createServer(createHandler(registry));
-  const url = await listen(server);
-  return {
-    url,
-    registry,
-    async stop() {
-      await close(server);
-      await registry.close();
-      await storage.close();
-    },
-  };
-}
-
-/** Wall-clock seconds and this process's CPU seconds of `work`, after the machine settled. */
-async function measure(work: () => Promise<void>): Promise<{ seconds: number; cpu: number }> {
+/** Wall-clock seconds and the server's CPU seconds of `work`, after the machine settled. */
+async function measure(target: Target, work: () => Promise<void>): Promise<{ seconds: number; cpu: number }> {
   spawnSync('sync');
   await quiesce();
-  const cpu0 = process.cpuUsage();
+  const cpu0 = cpuSeconds(target.pid);
   const t0 = performance.now();
   await work();
-  const cpu = process.cpuUsage(cpu0);
-  return { seconds: (performance.now() - t0) / 1000, cpu: (cpu.user + cpu.system) / 1e6 };
+  return { seconds: (performance.now() - t0) / 1000, cpu: cpuSeconds(target.pid) - cpu0 };
 }
 
-async function pushSmallImages(url: string, count: number, rep: number): Promise<void> {
+/** How many events the receiver has got so far. */
+export async function received(hook: Target): Promise<number> {
+  const reply = await send(hook.url, 'GET', '/count');
+  expectStatus(reply, 200, 'GET /count');
+  return (JSON.parse(reply.body.toString()) as { events: number }).events;
+}
+
+/** Seconds until the receiver has `count` events. */
+export async function delivered(hook: Target, count: number): Promise<number> {
+  const t0 = performance.now();
+  while ((await received(hook)) < count) {
+    if (performance.now() - t0 > DELIVERY_TIMEOUT_MS) throw new Error(`events not delivered: ${count}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  return (performance.now() - t0) / 1000;
+}
+
+export async function pushSmallImages(url: string, count: number, rep: number): Promise<void> {
   let next = 0;
   const client = async (): Promise<void> => {
     for (let i = next++; i < count; i = next++) {
@@ -98,11 +94,7 @@ export async function benchEvents(
   work: string,
   options: { quick: boolean; reps: number },
 ): Promise<Map<string, Map<string, Sample[]>>> {
-  const receiver = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => res.writeHead(200).end());
-  });
-  const hook = `${await listen(receiver)}/hook`;
+  const hook = await startRaw('hook', 'hook-server.ts', '');
   const big = randomBytes((options.quick ? 64 : 512) * MiB);
   const images = options.quick ? 60 : 300;
   const samples = new Map<string, Map<string, Sample[]>>([
@@ -117,24 +109,35 @@ export async function benchEvents(
     for (let rep = 0; rep < options.reps; rep++) {
       const pair = [
         ['wharf-fs', undefined],
-        ['wharf-fs+endpoint', hook],
+        ['wharf-fs+endpoint', `${hook.url}/hook`],
       ] as const;
       // Alternate which variant goes first, so drift in the machine's load favours neither.
       for (const [name, endpoint] of rep % 2 === 0 ? pair : [...pair].reverse()) {
-        const target = await start(join(work, `events-${name}-${rep}`), endpoint);
+        const target = await startTarget(name, join(work, `events-${name}-${rep}`), endpoint);
         try {
+          // A fresh process compiles its code paths on first use: warm both variants up alike.
+          const start = await received(hook);
+          await pushSmallImages(target.url, WARM_UP, -1 - rep);
+          const before = start + (endpoint ? WARM_UP * 3 : 0);
+          if (endpoint) await delivered(hook, before);
           const blob = variant(big, rep);
-          const push = await measure(() => pushMonolithic(target.url, 'bench/events-push', blob));
+          const push = await measure(target, () => pushMonolithic(target.url, 'bench/events-push', blob));
           add('events-push', name, { value: big.byteLength / MiB / push.seconds, cpu: push.cpu });
-          const small = await measure(() => pushSmallImages(target.url, images, rep));
-          add('events-small', name, { value: (images * 3) / small.seconds, cpu: small.cpu });
+          await target.discard(blob.digest);
+          const small = await measure(target, () => pushSmallImages(target.url, images, rep));
+          const lag = endpoint ? await delivered(hook, before + 1 + images * 3) : 0;
+          add('events-small', name, {
+            value: (images * 3) / small.seconds,
+            cpu: small.cpu,
+            ...(endpoint ? { extra: { lag } } : {}),
+          });
         } finally {
           await target.stop();
         }
       }
     }
   } finally {
-    await close(receiver);
+    await hook.stop();
   }
   return samples;
 }

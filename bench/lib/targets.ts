@@ -23,7 +23,7 @@ export interface Target {
 }
 
 /** Where a blob lives in distribution's filesystem layout (wharf's fs storage uses it too). */
-function layoutDiscarder(root: string): (digest: string) => Promise<void> {
+export function layoutDiscarder(root: string): (digest: string) => Promise<void> {
   return async (digest) => {
     const [algorithm, hex] = digest.split(':') as [string, string];
     await rm(join(root, 'docker/registry/v2/blobs', algorithm, hex.slice(0, 2), hex), {

@@ -135,19 +135,26 @@ describe('events', () => {
     });
     const image = makeImage({ artifactType: 'application/vnd.example.sbom' });
     await client.pushImage('team/app', 'v1', image);
-    const manifestPush = (r: { path: string; body: Buffer }) => r.body.includes(image.manifest.digest);
-    await receiver.waitFor((all) => all.filter(manifestPush).length === 2 && all.length === 4);
+    type Received = (typeof receiver.received)[number];
+    const isDist = (r: Received) => r.path.endsWith('f=dist');
+    const distEvents = (all: readonly Received[]) =>
+      all
+        .filter(isDist)
+        .flatMap((r) => parseDistributionEnvelope(r.headers['content-type'], r.body.toString()));
+    // Three events (two blobs, the manifest) in one request or several, as the dispatcher grouped them.
+    await receiver.waitFor(
+      (all) =>
+        distEvents(all).length === 3 && all.some((r) => !isDist(r) && r.body.includes(image.manifest.digest)),
+    );
 
-    const dist = receiver.received.filter((r) => r.path.endsWith('f=dist'));
-    expect(dist).toHaveLength(3);
+    const dist = receiver.received.filter(isDist);
     for (const request of dist) {
       const expected = `sha256=${createHmac('sha256', 's3cret').update(request.body).digest('hex')}`;
       expect(request.headers['x-wharf-signature-256']).toBe(expected);
       expect(request.headers.authorization).toBe('Bearer t');
     }
-    const events = dist.flatMap((r) =>
-      parseDistributionEnvelope(r.headers['content-type'], r.body.toString()),
-    );
+    const events = distEvents(receiver.received);
+    expect(events).toHaveLength(3);
     const manifest = events.find((e) => e.target.digest === image.manifest.digest)!;
     expect(manifest).toMatchObject({
       action: 'push',
@@ -208,8 +215,10 @@ describe('events', () => {
     await client.pushImage('team/app', 'v1', image);
     await client.pushImage('other', 'v1', image);
     await client.request('DELETE', '/v2/team/app/manifests/v1');
-    await until(async () => (await registry.events!.pending()).length === 0 && all.deliveries.length === 7);
     const types = (d: EventDelivery[]) => d.flatMap((x) => x.events.map((e) => `${e.type} ${e.repository}`));
+    await until(
+      async () => (await registry.events!.pending()).length === 0 && types(all.deliveries).length === 7,
+    );
     expect(types(all.deliveries)).toHaveLength(7);
     expect(types(some.deliveries)).toEqual(['manifest.pushed team/app']);
   });
@@ -245,7 +254,7 @@ describe('events', () => {
 
   it('keeps each repository in order while a batch is retried, without holding back the others', async () => {
     let failures = 3;
-    const hook = recording((d) => d.events[0]!.repository === 'a' && failures-- > 0);
+    const hook = recording((d) => d.events.some((e) => e.repository === 'a') && failures-- > 0);
     const { registry, client } = open({
       events: {
         pollInterval: 20,
@@ -257,18 +266,19 @@ describe('events', () => {
       await client.pushBlob('a', blob.bytes, 'single-post');
       await client.pushBlob('b', blob.bytes, 'single-post');
     }
-    await until(() => hook.deliveries.length === 8);
+    const delivered = () => hook.deliveries.flatMap((d) => d.events);
+    await until(async () => delivered().length === 8 && (await registry.events!.pending()).length === 0);
     const order = (repository: string) =>
-      hook.deliveries
-        .flatMap((d) => d.events)
+      delivered()
         .filter((e) => e.repository === repository)
         .map((e) => 'digest' in e && e.digest);
     expect(order('a')).toEqual(blobs.map((b) => b.digest));
     expect(order('b')).toEqual(blobs.map((b) => b.digest));
-    // b's batches went through while a's first one waited for its retries.
-    const firstA = hook.deliveries.findIndex((d) => d.events[0]!.repository === 'a');
-    expect(firstA).toBeGreaterThan(0);
-    expect(registry.events!.stats()[0]).toMatchObject({ delivered: 8, failed: 3 });
+    // b's events went through while a's first batch waited for its retries.
+    expect(delivered().findIndex((e) => e.repository === 'a')).toBeGreaterThan(0);
+    const [stats] = registry.events!.stats();
+    expect(stats!.delivered).toBe(8);
+    expect(stats!.failed).toBeGreaterThanOrEqual(3);
   });
 
   it('records what garbage collection swept', async () => {

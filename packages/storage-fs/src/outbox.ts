@@ -9,6 +9,9 @@ import {
 } from '@wharf/core';
 import { errorCode, Io, isMissing, noop } from './io.js';
 
+/** Folders remembered as existing, at most (one per endpoint and kind of record, in practice). */
+const MAX_FOLDERS = 1024;
+
 /**
  * The event outbox as small files under `<root>/docker/registry/v2/_wharf/events/` (where
  * distribution never looks), one file per record, each key component a directory level. Writes are
@@ -20,6 +23,8 @@ export class FsEventStore implements EventStore {
   readonly #io: Io;
   /** The same operations without flushes, for records that need not survive a power failure. */
   readonly #unsynced: Io;
+  /** Folders this process has written a record into. */
+  readonly #folders = new Set<string>();
 
   constructor(base: string, io: Io) {
     this.#dir = join(base, '_wharf', 'events');
@@ -36,7 +41,12 @@ export class FsEventStore implements EventStore {
     const path = this.#path(key);
     const io = options.durable === false ? this.#unsynced : this.#io;
     if (!options.ifAbsent) {
-      await io.writeAtomic(path, value, { newDir: true });
+      // A folder written to before exists still (deletes never prune), and a rename into one that
+      // was removed makes it again: only a new folder costs a mkdir per write.
+      const dir = dirname(path);
+      await io.writeAtomic(path, value, { newDir: !this.#folders.has(dir) });
+      if (this.#folders.size >= MAX_FOLDERS) this.#folders.clear();
+      this.#folders.add(dir);
       return true;
     }
     return this.#create(io, path, value);

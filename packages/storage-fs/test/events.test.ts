@@ -1,5 +1,7 @@
+import { readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRegistry, type Registry, type RegistryEvent } from '@wharf/core';
 import { createHandler } from '@wharf/http-node';
@@ -47,7 +49,7 @@ async function storageAt(root: string): Promise<FsStorage> {
 }
 
 /** Every event the receiver got, in arrival order, read as a distribution consumer reads them. */
-function consumed(hook: Receiver) {
+function consumed(hook: { readonly received: readonly Receiver['received'][number][] }) {
   return hook.received.flatMap((r) =>
     parseDistributionEnvelope(r.headers['content-type'], r.body.toString()),
   );
@@ -88,7 +90,7 @@ describe('durable notifications on fs storage', () => {
     expect(hook.received).toHaveLength(0);
 
     await hook.up();
-    await hook.waitFor((all) => all.length === 36, 30_000);
+    await hook.waitFor((all) => consumed({ received: all }).length === 36, 30_000);
     const events = consumed(hook);
     expect(new Set(events.map((e) => e.id))).toEqual(new Set(recorded.map((e) => e.id)));
     for (const repo of ['alpha', 'beta/x', 'gamma']) {
@@ -119,7 +121,7 @@ describe('durable notifications on fs storage', () => {
     expect(hook.received).toHaveLength(0);
     const second = await startServer({ main: EVENTS_SERVER, env });
     cleanups.push(() => second.stop());
-    await hook.waitFor((all) => all.length === 3, 30_000);
+    await hook.waitFor((all) => consumed({ received: all }).length === 3, 30_000);
     const events = consumed(hook);
     expect(events.map((e) => [e.action, e.target.digest])).toEqual([
       ['push', image.config.digest],
@@ -129,5 +131,22 @@ describe('durable notifications on fs storage', () => {
     expect(events[2]!.target.tag).toBe('v1');
     // The event names the instance that recorded it, not the one that delivered it.
     expect(new Set(events.map((e) => e.source.instanceID)).size).toBe(1);
+  });
+});
+
+describe('fs outbox records', () => {
+  it('writes a record into a folder removed since the last write to it (a remembered folder is only a hint)', async () => {
+    const { dir, remove } = await tempDir('events-folder');
+    cleanups.push(remove);
+    const storage = await storageAt(dir);
+    const events = storage.events;
+    expect(await events.put('queue/0001-a', new TextEncoder().encode('one'))).toBe(true);
+    // Someone removes the whole outbox folder meanwhile (an operator, a restore).
+    await rm(join(dir, 'docker/registry/v2/_wharf/events/queue'), { recursive: true });
+    expect(await events.list('queue')).toEqual([]);
+    expect(await events.put('queue/0002-b', new TextEncoder().encode('two'))).toBe(true);
+    expect(await events.list('queue')).toEqual(['0002-b']);
+    expect(new TextDecoder().decode((await events.get('queue/0002-b'))!)).toBe('two');
+    expect(await readFile(join(dir, 'docker/registry/v2/_wharf/events/queue/0002-b'), 'utf8')).toBe('two');
   });
 });

@@ -10,15 +10,23 @@ const WINDOW = 1000;
 /** Progress records without a queue entry older than this are leftovers of a race; removed. */
 const ORPHAN_AGE_MS = 10 * 60_000;
 /**
- * The shortest time between the starts of two passes: deliveries finishing close together share
- * the next pass instead of each listing the outbox again.
+ * The shortest time between the starts of two passes. Under load, entries recorded meanwhile go
+ * out together in the next pass's request (see `#schedule`); a recording after a quiet spell is
+ * attempted at once. Delivery waits at most this long for the pass.
  */
-const MIN_WAIT_MS = 20;
+const MIN_WAIT_MS = 100;
+/**
+ * Events sent in one request at most when a replica's first attempts of several entries share it
+ * (see `#schedule`): one POST per pass instead of one per entry.
+ */
+export const MAX_GROUP_EVENTS = 500;
 
 /** Per-endpoint state of this process. */
 interface EndpointState {
   readonly endpoint: ResolvedEndpoint;
   readonly inFlight: Map<string, Promise<void>>;
+  /** Attempts in flight (one attempt may carry several entries). */
+  attempts: number;
   consecutiveFailures: number;
   pausedUntil: number;
   pending: number;
@@ -74,6 +82,12 @@ interface Attempted {
   readonly progress: Progress;
 }
 
+/** An entry in an attempt, and the events of it the endpoint wants. */
+interface Member {
+  readonly entry: OutboxEntry;
+  readonly events: readonly RegistryEvent[];
+}
+
 /** How one attempt went. */
 interface Outcome {
   /** Why it failed; `undefined` when delivered. */
@@ -113,6 +127,7 @@ export class Dispatcher {
       this.#states.set(endpoint.name, {
         endpoint,
         inFlight: new Map(),
+        attempts: 0,
         consecutiveFailures: 0,
         pausedUntil: 0,
         pending: 0,
@@ -287,86 +302,165 @@ export class Dispatcher {
 
   /**
    * Starts the attempts that are due for one endpoint. With per-repository ordering, an entry that
-   * is not settled holds back every later entry touching one of its repositories.
+   * is not settled holds back every later entry touching one of its repositories. First attempts
+   * of entries this process recorded go out together, oldest first, in one request (up to
+   * {@link MAX_GROUP_EVENTS} events): under load a pass finds several, and one delivery per pass
+   * costs a fraction of one per entry (see docs/architecture.md, "Events").
    */
   #schedule(state: EndpointState, entries: readonly OutboxEntry[], now: number): void {
     const { endpoint } = state;
-    const { leaseDuration } = this.#settings;
     const view = this.#view;
-    const blocked = new Set<string>();
+    // The repositories (lanes) of unsettled entries so far: held by a member of the group being
+    // gathered (a later entry may join it: the group delivers in order), or by any other entry.
+    const lanes = new Map<string, 'group' | 'other'>();
+    let group: Member[] = [];
+    let grouped = 0;
+    const launchGroup = (): void => {
+      if (group.length > 0) this.#launch(state, group, this.#attemptOwn(state, group));
+      group = [];
+      grouped = 0;
+      for (const lane of lanes.keys()) lanes.set(lane, 'other');
+    };
     let pending = 0;
     for (const entry of entries) {
       if (view.settled(endpoint, entry)) continue;
       pending++;
       const events = view.wanted(endpoint, entry);
-      if (endpoint.ordered) {
-        const lanes = new Set(events.map((event) => event.repository ?? ''));
-        const held = [...lanes].some((lane) => blocked.has(lane));
-        for (const lane of lanes) blocked.add(lane);
-        if (held) continue;
-      }
-      if (state.inFlight.has(entry.key) || state.inFlight.size >= endpoint.concurrency) continue;
-      if (state.pausedUntil > now) {
-        this.#wakeAt(state.pausedUntil);
+      const own = endpoint.ordered
+        ? new Set(events.map((event) => event.repository ?? ''))
+        : new Set<string>();
+      const ahead = new Set([...own].map((lane) => lanes.get(lane)));
+      const hold = (by: 'group' | 'other'): void => {
+        for (const lane of own) if (lanes.get(lane) !== 'other') lanes.set(lane, by);
+      };
+      if (ahead.has('other')) {
+        hold('other');
         continue;
       }
-      const generation = view.generation(endpoint.name, entry.key);
-      let attempt: Promise<void>;
-      if (generation === undefined) {
-        const recordedAt = entryTime(entry.key);
-        if (view.own(entry.key) && now + endpoint.timeout <= recordedAt + leaseDuration / 2) {
-          attempt = this.#attemptOwn(state, entry, events);
-        } else if (!view.own(entry.key) && now < recordedAt + leaseDuration) {
-          // The replica that recorded it may be delivering it.
-          this.#wakeAt(recordedAt + leaseDuration);
-          continue;
-        } else {
-          attempt = this.#attempt(state, entry, events, undefined);
-        }
-      } else {
-        const known = view.progress(endpoint.name, entry.key);
-        const lease = known?.generation === generation ? known.lease : undefined;
-        if (lease && lease.until > now) {
-          this.#wakeAt(lease.until);
+      const behindGroup = ahead.has('group');
+      if (
+        !state.inFlight.has(entry.key) &&
+        state.pausedUntil <= now &&
+        this.#firstOwn(endpoint, entry, now)
+      ) {
+        // A full group goes now, unless this entry must follow it (then it waits for a later pass).
+        if (group.length > 0 && grouped + events.length > MAX_GROUP_EVENTS && !behindGroup) launchGroup();
+        const fits =
+          group.length === 0
+            ? state.attempts < endpoint.concurrency
+            : grouped + events.length <= MAX_GROUP_EVENTS;
+        if (fits) {
+          group.push({ entry, events });
+          grouped += events.length;
+          hold('group');
           continue;
         }
-        attempt = this.#attempt(state, entry, events, generation);
       }
-      const running = attempt
-        .catch((err: unknown) =>
-          this.#settings.logger.warn(
-            { err, endpoint: endpoint.name, entry: entry.key },
-            'event delivery step failed',
-          ),
-        )
-        .finally(() => {
-          state.inFlight.delete(entry.key);
-        });
-      state.inFlight.set(entry.key, running);
+      hold('other');
+      if (behindGroup) continue;
+      this.#scheduleOne(state, entry, events, now, group.length > 0 ? 1 : 0);
     }
+    launchGroup();
     state.pending = pending;
   }
 
   /**
-   * The first attempt of an entry this process recorded, within the first half of the lease
-   * duration, when no other replica touches it: no lease is written unless it fails.
+   * Whether this is the first attempt of an entry this process recorded (nothing written about it
+   * at the endpoint), due within the first half of the lease: it may go into the group.
    */
-  async #attemptOwn(
+  #firstOwn(endpoint: ResolvedEndpoint, entry: OutboxEntry, now: number): boolean {
+    return (
+      this.#view.own(entry.key) &&
+      this.#view.generation(endpoint.name, entry.key) === undefined &&
+      now + endpoint.timeout <= entryTime(entry.key) + this.#settings.leaseDuration / 2
+    );
+  }
+
+  /** Starts a lease-taking attempt of one entry if it is due (`reserved`: slots promised already). */
+  #scheduleOne(
     state: EndpointState,
     entry: OutboxEntry,
     events: readonly RegistryEvent[],
-  ): Promise<void> {
-    const outcome = await this.#send(state, events, 1);
-    const progress = this.#view.track(state.endpoint.name, entry.key);
-    if (outcome.stopped) {
-      // Hand the entry back, so that another replica need not wait for the lease duration.
-      const lease: LeaseRecord = { owner: this.#settings.owner, until: Date.now(), attempts: 0 };
-      await this.#settings.outbox.putLease(state.endpoint.name, entry.key, 0, lease, true);
+    now: number,
+    reserved: number,
+  ): void {
+    const { endpoint } = state;
+    const { leaseDuration } = this.#settings;
+    if (state.inFlight.has(entry.key)) return;
+    if (state.pausedUntil > now) {
+      this.#wakeAt(state.pausedUntil);
       return;
     }
-    const attempted: Attempted = { state, entry, events, attempt: 1, outcome, progress };
-    if (outcome.error === undefined) await this.#delivered(attempted);
-    else await this.#failed(attempted, 0, true);
+    if (state.attempts + reserved >= endpoint.concurrency) return;
+    const generation = this.#view.generation(endpoint.name, entry.key);
+    if (generation === undefined) {
+      const recordedAt = entryTime(entry.key);
+      if (!this.#view.own(entry.key) && now < recordedAt + leaseDuration) {
+        // The replica that recorded it may be delivering it.
+        this.#wakeAt(recordedAt + leaseDuration);
+        return;
+      }
+    } else {
+      const known = this.#view.progress(endpoint.name, entry.key);
+      const lease = known?.generation === generation ? known.lease : undefined;
+      if (lease && lease.until > now) {
+        this.#wakeAt(lease.until);
+        return;
+      }
+    }
+    this.#launch(state, [{ entry, events }], this.#attempt(state, entry, events, generation));
+  }
+
+  /** Tracks an attempt of some entries: one slot of the endpoint's concurrency until it ends. */
+  #launch(state: EndpointState, members: readonly Member[], attempt: Promise<void>): void {
+    state.attempts++;
+    const running = attempt
+      .catch((err: unknown) =>
+        this.#settings.logger.warn(
+          { err, endpoint: state.endpoint.name, entries: members.map((m) => m.entry.key) },
+          'event delivery step failed',
+        ),
+      )
+      .finally(() => {
+        state.attempts--;
+        for (const { entry } of members) state.inFlight.delete(entry.key);
+      });
+    for (const { entry } of members) state.inFlight.set(entry.key, running);
+  }
+
+  /**
+   * The first attempt of entries this process recorded, within the first half of the lease
+   * duration, when no other replica touches them: one request for all of them, and no lease is
+   * written unless it fails.
+   */
+  async #attemptOwn(state: EndpointState, members: readonly Member[]): Promise<void> {
+    const events = members.length === 1 ? members[0]!.events : members.flatMap((m) => m.events);
+    const outcome = await this.#send(state, events, 1);
+    const name = state.endpoint.name;
+    if (outcome.stopped) {
+      // Hand the entries back, so that another replica need not wait for the lease duration.
+      const lease: LeaseRecord = { owner: this.#settings.owner, until: Date.now(), attempts: 0 };
+      await Promise.all(
+        members.map(({ entry }) => this.#settings.outbox.putLease(name, entry.key, 0, lease, true)),
+      );
+      return;
+    }
+    const attempted = members.map(
+      ({ entry, events }): Attempted => ({
+        state,
+        entry,
+        events,
+        attempt: 1,
+        outcome,
+        progress: this.#view.track(name, entry.key),
+      }),
+    );
+    if (outcome.error === undefined) {
+      await this.#delivered(attempted);
+      return;
+    }
+    this.#failure(state);
+    await Promise.all(attempted.map((one) => this.#failed(one, 0, true)));
   }
 
   /** Takes the next lease generation of an entry and, when it won it, attempts one delivery. */
@@ -415,8 +509,12 @@ export class Dispatcher {
       return;
     }
     const attempted: Attempted = { state, entry, events, attempt: attempts + 1, outcome, progress };
-    if (outcome.error === undefined) await this.#delivered(attempted);
-    else await this.#failed(attempted, next, false);
+    if (outcome.error === undefined) {
+      await this.#delivered([attempted]);
+      return;
+    }
+    this.#failure(state);
+    await this.#failed(attempted, next, false);
   }
 
   /** One delivery, bounded by the endpoint's timeout and by the dispatcher stopping. */
@@ -451,21 +549,40 @@ export class Dispatcher {
     }
   }
 
-  /** Settles a delivered entry: removes it when it was the last endpoint's, else marks it done. */
-  async #delivered(attempted: Attempted): Promise<void> {
-    const { state, entry, progress } = attempted;
-    progress.settled = true;
-    state.delivered++;
-    state.consecutiveFailures = 0;
-    state.pausedUntil = 0;
-    this.#report(attempted, 'delivered');
-    if (this.#view.finished(entry)) {
-      await this.#remove([entry.key]);
-    } else {
-      await this.#settings.outbox.markDone(state.endpoint.name, entry.key);
-      progress.done = true;
+  /**
+   * Settles delivered entries (of one request): removes those every endpoint is finished with, in
+   * one go, and marks the others done for this endpoint.
+   */
+  async #delivered(attempted: readonly Attempted[]): Promise<void> {
+    const finished: string[] = [];
+    const marked: Promise<void>[] = [];
+    for (const one of attempted) {
+      const { state, entry, progress } = one;
+      progress.settled = true;
+      state.delivered++;
+      state.consecutiveFailures = 0;
+      state.pausedUntil = 0;
+      this.#report(one, 'delivered');
+      if (this.#view.finished(entry)) finished.push(entry.key);
+      else
+        marked.push(
+          this.#settings.outbox.markDone(state.endpoint.name, entry.key).then(() => {
+            progress.done = true;
+          }),
+        );
     }
+    await Promise.all([finished.length > 0 ? this.#remove(finished) : undefined, ...marked]);
     this.wake();
+  }
+
+  /** A failed request: counts towards pausing the endpoint (once, however many entries it held). */
+  #failure(state: EndpointState): void {
+    const { endpoint } = state;
+    state.consecutiveFailures++;
+    if (state.consecutiveFailures >= endpoint.threshold) {
+      state.pausedUntil = Date.now() + endpoint.delay(state.consecutiveFailures - endpoint.threshold + 1);
+      this.#wakeAt(state.pausedUntil);
+    }
   }
 
   /**
@@ -478,11 +595,6 @@ export class Dispatcher {
     const { endpoint } = state;
     const error = outcome.error ?? 'failed';
     state.failed++;
-    state.consecutiveFailures++;
-    if (state.consecutiveFailures >= endpoint.threshold) {
-      state.pausedUntil = Date.now() + endpoint.delay(state.consecutiveFailures - endpoint.threshold + 1);
-      this.#wakeAt(state.pausedUntil);
-    }
     const fields = { endpoint: endpoint.name, entry: entry.key, attempts: attempt, error };
     if (attempt >= endpoint.maxAttempts) {
       await outbox.markDead({
