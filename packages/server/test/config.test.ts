@@ -110,6 +110,42 @@ wharf:
     });
   });
 
+  it('take the S3 read path’s settings, and refuse out-of-range ones', async () => {
+    const file = await temp.file(
+      's3-reads.yml',
+      `storage:
+  s3:
+    bucket: images
+    regionendpoint: http://127.0.0.1:7480
+    parallelreadthreshold: 32MiB
+    readpartsize: 4MiB
+    readpartsinflight: 6
+    tagcachettl: 2s
+`,
+    );
+    const { settings, problems } = await loadConfig({ file, env: {} });
+    expect(problems).toEqual([]);
+    expect(settings?.storage).toMatchObject({
+      driver: 's3',
+      reads: { threshold: 32 << 20, partSize: 4 << 20, partsInFlight: 6 },
+      tagCacheTtl: 2000,
+    });
+    const defaults = await loadConfig({ env: { REGISTRY_STORAGE: 's3', REGISTRY_STORAGE_S3_BUCKET: 'b' } });
+    expect(defaults.settings?.storage).toMatchObject({
+      reads: { threshold: undefined, partSize: undefined, partsInFlight: undefined },
+      tagCacheTtl: undefined,
+    });
+    const bad = await temp.file(
+      's3-bad-reads.yml',
+      'storage:\n  s3:\n    bucket: images\n    readpartsinflight: 0\n',
+    );
+    const refused = await loadConfig({ file: bad, env: {} });
+    expect(refused.settings).toBeUndefined();
+    expect(refused.problems.map((p) => `${p.severity} ${p.path}`)).toEqual([
+      'error storage.s3.readpartsinflight',
+    ]);
+  });
+
   it('reports every problem with its place in the file', async () => {
     const file = await temp.file(
       'bad.yml',

@@ -7,7 +7,7 @@ import { hashPassword } from '@wharf/auth';
 import { makeImage, OciClient, type ServerProcess, s3Env, withAuthorization } from '@wharf/test-utils';
 import { removeBucket, s3Client } from '@wharf/test-utils/s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { debugUrlOf, logLines, metric, serveConfig, type TempDir, tempDir } from './helpers.js';
+import { debugUrlOf, logLines, metric, serveConfig, type TempDir, tempDir, wharf } from './helpers.js';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -246,6 +246,41 @@ http: { addr: '127.0.0.1:0', secret: hmac-secret-value }
 });
 
 describe.skipIf(!s3Env())('a server on S3', () => {
+  it('refuses to start with wrong credentials in one line that says so', async () => {
+    const env = s3Env()!;
+    const temp = await tempDir('wharf-s3-denied-');
+    try {
+      const config = await temp.file(
+        'config.yml',
+        [
+          'storage:',
+          '  s3:',
+          `    regionendpoint: ${env.endpoint}`,
+          `    region: ${env.region}`,
+          `    accesskey: ${env.accessKeyId}`,
+          '    secretkey: not-the-secret',
+          '    bucket: wharf-denied',
+          '',
+        ].join('\n'),
+      );
+      // The S3_* variables would override the file's credentials.
+      const result = await wharf(['serve', config], {
+        S3_ENDPOINT: undefined,
+        S3_REGION: undefined,
+        S3_ACCESS_KEY_ID: undefined,
+        S3_SECRET_ACCESS_KEY: undefined,
+      });
+      expect(result.code).toBe(1);
+      const lines = result.stderr.split('\n').filter((line) => line.startsWith('wharf:'));
+      expect(lines).toEqual([
+        `wharf: storage: bucket "wharf-denied" at ${env.endpoint}: access denied (403); check the access key, secret key and region`,
+      ]);
+      expect(result.stderr).not.toContain('not-the-secret');
+    } finally {
+      await temp.remove();
+    }
+  });
+
   it('turns /readyz to 503 while the bucket is gone, and redacts the secret key it was given', async () => {
     const env = s3Env()!;
     const bucket = `wharf-readyz-${randomBytes(4).toString('hex')}`;

@@ -23,6 +23,13 @@ export type StorageSettings =
       readonly forcePathStyle: boolean;
       readonly skipVerify: boolean;
       readonly partSize: number | undefined;
+      /** Parallel ranged reads of large blobs; `undefined` fields keep storage-s3's defaults. */
+      readonly reads: {
+        readonly threshold: number | undefined;
+        readonly partSize: number | undefined;
+        readonly partsInFlight: number | undefined;
+      };
+      readonly tagCacheTtl: number | undefined;
       readonly dualStack: boolean;
       readonly accelerate: boolean;
       readonly redirect: boolean;
@@ -275,6 +282,12 @@ export function resolveSettings(config: Config): { settings?: Settings; problems
       forcePathStyle: s3.forcepathstyle ?? s3.regionendpoint !== undefined,
       skipVerify: s3.skipverify,
       partSize: bytes(s3.chunksize),
+      reads: {
+        threshold: bytes(s3.parallelreadthreshold),
+        partSize: bytes(s3.readpartsize),
+        partsInFlight: s3.readpartsinflight,
+      },
+      tagCacheTtl: s3.tagcachettl === undefined ? undefined : ms(s3.tagcachettl),
       dualStack: s3.usedualstack,
       accelerate: s3.accelerate,
       redirect: !storage.redirect.disable,

@@ -9,6 +9,19 @@ function statusOf(error: unknown): number | undefined {
   return (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
 }
 
+/**
+ * What went wrong reaching the bucket, for an operator: a HEAD's error has no body, so the SDK can
+ * only say `UnknownError`; the status says more.
+ */
+function bucketProblem(bucket: string, endpoint: string | undefined, error: unknown): string {
+  const status = statusOf(error);
+  const where = `bucket "${bucket}"${endpoint ? ` at ${endpoint}` : ''}`;
+  if (status === 403) return `${where}: access denied (403); check the access key, secret key and region`;
+  if (status === 301 || status === 400) return `${where}: refused (${status}); check the region and endpoint`;
+  const reason = error instanceof Error ? error.message || error.name : String(error);
+  return `${where}: ${status ? `status ${status}, ` : ''}${reason}`;
+}
+
 /** Creates the bucket unless it exists (several replicas may start at once). */
 async function ensureBucket(client: S3Client, bucket: string): Promise<void> {
   try {
@@ -56,7 +69,7 @@ export async function createS3StorageFromSettings(
     await ensureBucket(client, s3.bucket);
   } catch (error) {
     client.destroy();
-    throw error;
+    throw new Error(bucketProblem(s3.bucket, s3.endpoint, error), { cause: error });
   }
   const storage = createS3Storage({
     client,
@@ -64,6 +77,10 @@ export async function createS3StorageFromSettings(
     prefix: s3.prefix,
     redirect: s3.redirect,
     ...(s3.partSize === undefined ? {} : { partSize: s3.partSize }),
+    ...(s3.reads.threshold === undefined ? {} : { parallelReadThreshold: s3.reads.threshold }),
+    ...(s3.reads.partSize === undefined ? {} : { readPartSize: s3.reads.partSize }),
+    ...(s3.reads.partsInFlight === undefined ? {} : { readPartsInFlight: s3.reads.partsInFlight }),
+    ...(s3.tagCacheTtl === undefined ? {} : { tagCacheTtl: s3.tagCacheTtl }),
   });
   return {
     storage,

@@ -39,6 +39,26 @@ const s3 = z.strictObject({
   chunksize: byteSize()
     .optional()
     .describe('Bytes per multipart part when streaming into the bucket (default 8MiB).'),
+  parallelreadthreshold: byteSize()
+    .optional()
+    .describe(
+      'wharf: blob reads longer than this are fetched as parallel ranged GETs (default 16MiB; 0: every read).',
+    ),
+  readpartsize: byteSize()
+    .optional()
+    .describe('wharf: bytes per ranged GET of a parallel read (default 8MiB).'),
+  readpartsinflight: z
+    .number()
+    .int()
+    .min(1)
+    .max(64)
+    .optional()
+    .describe('wharf: ranged GETs of one read running at once (default 4).'),
+  tagcachettl: duration()
+    .optional()
+    .describe(
+      'wharf: answer tag reads from memory for this long (default 0: every tag read asks the bucket, so a tag another replica moved is served at once).',
+    ),
   usedualstack: z.boolean().default(false).describe('Use the dual-stack (IPv6) endpoint.'),
   accelerate: z.boolean().default(false).describe('Use S3 Transfer Acceleration.'),
 });
