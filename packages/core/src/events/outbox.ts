@@ -246,7 +246,7 @@ export class Outbox {
 
   /**
    * Removes finished entries: their queue records first, so that a replica about to attempt one
-   * finds it gone (see `Dispatcher#attempt`), then their progress records (full keys).
+   * finds it gone (see `attemptLeased` in attempt.ts), then their progress records (full keys).
    */
   async remove(keys: readonly string[], records: readonly string[]): Promise<void> {
     if (keys.length > 0) await this.store.delete(keys.map((key) => `queue/${key}`));
