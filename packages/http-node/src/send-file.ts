@@ -3,11 +3,14 @@ import type { FileBody } from '@wharf/core';
 import type { NodeResponse } from './request.js';
 
 /** Bytes per read and write. */
-const BUFFER_SIZE = 1 << 20;
-/** Buffers per response: one being written while the next is read. */
-const BUFFERS_PER_RESPONSE = 2;
+const BUFFER_SIZE = 512 * 1024;
+/**
+ * Buffers per response: some queued on the socket while the next is read, so a late write
+ * callback does not leave the socket idle (2 MiB in flight, as a 1 MiB-read stream holds).
+ */
+const BUFFERS_PER_RESPONSE = 4;
 /** Idle buffers kept for the next responses. */
-const BUFFERS_KEPT = 8;
+const BUFFERS_KEPT = 16;
 
 const pool: Buffer[] = [];
 
