@@ -155,16 +155,14 @@ export class BlobFill {
     try {
       const hasher = await createHasher(parsed.algorithm);
       const max = Math.min(response.size ?? Number.POSITIVE_INFINITY, ctx.limits.blobMaxBytes);
-      for await (const chunk of response.body) {
+      await response.body.consume((chunk) => {
         if (spool.written + chunk.byteLength > max) {
-          response.body.dispose();
           throw new UpstreamError(namespace, 'invalid', `sent more than ${max} bytes for ${this.digest}`);
         }
         hasher.update(chunk);
         // Usually nothing to wait for: the spool writes its file in the background.
-        const wait = spool.write(chunk);
-        if (wait) await wait;
-      }
+        return spool.write(chunk);
+      });
       if (response.size !== undefined && spool.written !== response.size) {
         throw new UpstreamError(
           namespace,
