@@ -7,8 +7,13 @@ import type { StagedBlob } from '../stores/types.js';
 const READ_SIZE = 1024 * 1024;
 /** The newest bytes kept in memory too, so that readers keeping up never touch the file. */
 const RECENT_BYTES = 8 * 1024 * 1024;
-/** Chunks are written to the file in batches of this size (one `writev`). */
+/** Chunks are written to the file in batches of at least this size (one `writev`). */
 const FLUSH_BYTES = 1024 * 1024;
+/**
+ * How far the file may fall behind the download while a write is running before the writer waits.
+ * Well below `RECENT_BYTES`, so memory stays bounded (what is not on file yet is kept in memory).
+ */
+const LAG_BYTES = 4 * 1024 * 1024;
 /** A staged blob is synced in the background every this many bytes (as `BlobStore.put` does). */
 const SYNC_AHEAD = 16 * 1024 * 1024;
 
@@ -43,9 +48,9 @@ interface SpoolFile {
  * then; on POSIX it has no name from the start, so even a crash leaves nothing behind) or a
  * staged blob of the store ({@link Spool.over}), which the owner commits or discards.
  *
- * Writes are batched and run in the background, one at a time, while the next batch gathers: the
- * writer waits only when a second batch is ready before the first is on disk. Readers that keep
- * up are served from memory (the chunks as they arrived), never from the file.
+ * Writes are batched and run in the background, one at a time, while the next batch gathers; the
+ * writer waits only when the file falls more than `LAG_BYTES` behind. Readers that keep up are
+ * served from memory (the chunks as they arrived), never from the file.
  */
 export class Spool {
   /** `undefined` for a download small enough to stay in memory whole. */
@@ -130,6 +135,9 @@ export class Spool {
       this.#flush();
       return undefined;
     }
+    // The disk is busy: keep gathering (a slow fsync or write must not stall the clients), up to
+    // a bound, and write it all in one go next.
+    if (this.#pendingBytes < LAG_BYTES) return undefined;
     return this.#writing.then(() => {
       if (this.#writeFailure) throw this.#writeFailure.error;
       if (!this.#writing && this.#pendingBytes > 0) this.#flush();
@@ -165,6 +173,7 @@ export class Spool {
         this.#flushed = at + total;
         this.#trim();
         this.#syncAhead(file);
+        if (this.#state !== 'failed' && this.#pendingBytes >= FLUSH_BYTES) this.#flush();
       },
       (error: unknown) => {
         this.#writing = undefined;

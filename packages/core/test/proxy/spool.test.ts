@@ -141,4 +141,34 @@ describe('the download spool', () => {
     await expect(reading).rejects.toThrow('write failed');
     spool.release();
   });
+
+  it('lets the download run a few MiB ahead of a slow disk before it waits, then catches up', async () => {
+    const path = join(dir, 'staged');
+    const staged = await stagedFile(path);
+    const writev = staged.handle.writev.bind(staged.handle);
+    let writes = 0;
+    staged.handle.writev = (async (...args: Parameters<typeof writev>) => {
+      writes++;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      return writev(...args);
+    }) as typeof writev;
+    const spool = Spool.over(staged);
+    const data = randomBytes(12 * MiB);
+    const chunk = 64 * 1024;
+    let firstWait: number | undefined;
+    for (let offset = 0; offset < data.byteLength; offset += chunk) {
+      const wait = spool.write(data.subarray(offset, offset + chunk));
+      if (wait) {
+        firstWait ??= offset + chunk;
+        await wait;
+      }
+    }
+    // One 1 MiB write in flight, then up to 4 MiB more gathered before the writer waits.
+    expect(firstWait).toBe(5 * MiB);
+    await spool.finish();
+    expect((await readFile(path)).equals(data)).toBe(true);
+    // Batches gathered while the disk was busy went out in single writes.
+    expect(writes).toBeLessThan(8);
+    spool.release();
+  });
 });
