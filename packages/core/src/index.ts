@@ -151,6 +151,7 @@ export type {
   MetadataStore,
   ReferrerDescriptor,
   RegistryStorage,
+  StagedBlob,
   UploadAppendOptions,
   UploadCommitOptions,
   UploadSession,

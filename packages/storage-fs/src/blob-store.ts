@@ -5,6 +5,7 @@ import {
   type BlobOpenOptions,
   type BlobPutOptions,
   type BlobStore,
+  type StagedBlob,
   tryParseDigest,
 } from '@wharf/core';
 import { type Io, isMissing, noop } from './io.js';
@@ -61,6 +62,39 @@ export class FsBlobStore implements BlobStore {
       await this.#io.prune(dir, this.#layout.blobsDir);
       throw error;
     }
+  }
+
+  /**
+   * A file in the private temporary directory (the same filesystem as the blobs) that becomes a
+   * blob by rename(2), like {@link put}'s own temporary file: synced, then renamed into place. A
+   * crash leaves it to the leftover reaper, like any temporary file.
+   */
+  async stage(): Promise<StagedBlob> {
+    const temp = this.#io.temp('blob');
+    const handle = await this.#io.create(temp, 'wx+');
+    const discard = async (): Promise<void> => {
+      await this.#io.unlink(temp).catch(() => false);
+    };
+    return {
+      handle,
+      sync: () => this.#io.datasync(handle),
+      commit: async (digest) => {
+        const dir = this.#layout.blobDir(digest);
+        const made = this.#io.makeDir(dir);
+        made.catch(noop);
+        try {
+          await this.#io.datasync(handle);
+          await made;
+          await this.#io.renameInto(temp, join(dir, 'data'));
+        } catch (error) {
+          await made.catch(noop);
+          await discard();
+          await this.#io.prune(dir, this.#layout.blobsDir);
+          throw error;
+        }
+      },
+      discard,
+    };
   }
 
   /**

@@ -386,13 +386,13 @@ export class Io {
   }
 
   /** Creates a fresh private file (recreating the temporary directory if it was removed). */
-  async create(path: string): Promise<FileHandle> {
+  async create(path: string, flags: 'wx' | 'wx+' = 'wx'): Promise<FileHandle> {
     try {
-      return await this.fs.open(path, 'wx');
+      return await this.fs.open(path, flags);
     } catch (error) {
       if (!isMissing(error)) throw error;
       await this.fs.mkdir(dirname(path), { recursive: true });
-      return await this.fs.open(path, 'wx');
+      return await this.fs.open(path, flags);
     }
   }
 

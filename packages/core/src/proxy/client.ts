@@ -92,6 +92,68 @@ export class UpstreamBody implements AsyncIterable<Uint8Array> {
     }
   }
 
+  /**
+   * Hands every chunk to `onChunk` as it arrives, in flowing mode: cheaper for a large body than
+   * iterating (no promise, no buffering and no concatenation per chunk). A promise `onChunk`
+   * returns pauses the body until it settles (backpressure). Resolves at the end; rejects like
+   * iterating (an {@link UpstreamError}), or with the error `onChunk` threw or rejected with, after
+   * disposing of the body.
+   */
+  consume(onChunk: (chunk: Uint8Array) => Promise<void> | undefined): Promise<void> {
+    const res = this.#res;
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const stop = (): boolean => {
+        if (settled) return false;
+        settled = true;
+        res.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
+        return true;
+      };
+      const refuse = (error: unknown): void => {
+        if (!stop()) return;
+        this.dispose();
+        reject(error);
+      };
+      const onError = (error: unknown): void => {
+        if (!stop()) return;
+        const failure = bodyError(this.#upstream, error);
+        this.#end(failure.kind);
+        reject(failure);
+      };
+      const onData = (chunk: Buffer): void => {
+        if (settled) return;
+        this.#bytes += chunk.byteLength;
+        let wait: Promise<void> | undefined;
+        try {
+          wait = onChunk(chunk);
+        } catch (error) {
+          refuse(error);
+          return;
+        }
+        if (!wait) return;
+        res.pause();
+        wait.then(() => {
+          if (!settled) res.resume();
+        }, refuse);
+      };
+      const onEnd = (): void => {
+        if (!stop()) return;
+        this.#end(undefined);
+        resolve();
+      };
+      // Closed before its end without an error event: cut short all the same.
+      const onClose = (): void => {
+        if (!res.complete) onError(new Error('the connection closed before the end of the body'));
+      };
+      if (this.#done) {
+        reject(new UpstreamError(this.#upstream, 'invalid', 'the body was already consumed'));
+        return;
+      }
+      res.on('data', onData).once('end', onEnd).on('error', onError).once('close', onClose);
+      if (res.destroyed) onClose();
+    });
+  }
+
   // A hand-written iterator rather than a generator: a generator's `finally` never runs when the
   // consumer lets go before its first `next()`, which would keep the connection slot.
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {

@@ -1,3 +1,5 @@
+import type { FileHandle } from 'node:fs/promises';
+
 /**
  * The storage contract. Core owns all registry behaviour (validation, hashing, the upload
  * protocol, ordering of writes); a backend only has to honour these interfaces, which the
@@ -41,6 +43,30 @@ export interface ConditionalDelete {
   readonly unmodifiedSince?: Date;
 }
 
+/**
+ * An empty file on the store's own disk that becomes a blob by a rename (see
+ * {@link BlobStore.stage}). Its owner writes it through {@link handle} and closes that handle
+ * itself, and ends with exactly one of {@link commit} or {@link discard}.
+ */
+export interface StagedBlob {
+  /** Open for reading and writing at explicit positions. */
+  readonly handle: FileHandle;
+  /**
+   * Flushes what was written so far to disk (nothing when the store is not durable). Optional
+   * while writing, so that {@link commit} has little left to flush.
+   */
+  sync(): Promise<void>;
+  /**
+   * Makes the file the blob `digest`, with the guarantees of {@link BlobStore.put}: durable, then
+   * visible atomically (replacing an existing blob of the same digest is fine: same bytes), with
+   * `modifiedAt` now. The caller verified the content. On failure nothing becomes visible and the
+   * file is removed.
+   */
+  commit(digest: string): Promise<void>;
+  /** Removes the file; nothing becomes visible. Idempotent, and harmless after a commit. */
+  discard(): Promise<void>;
+}
+
 /** Options of {@link BlobStore.delete}. */
 export type BlobDeleteOptions = ConditionalDelete;
 
@@ -77,6 +103,13 @@ export interface BlobStore {
    * - afterwards the blob's `modifiedAt` is the time of this call (also when it already existed).
    */
   put(digest: string, source: AsyncIterable<Uint8Array>, options?: BlobPutOptions): Promise<void>;
+
+  /**
+   * Optional: a file that can become a blob by a rename rather than a copy. The pull-through cache
+   * spools a download into it, so the bytes are written to disk once (docs/architecture.md,
+   * "Pull-through cache"); without it they are spooled and then {@link put}.
+   */
+  stage?(): Promise<StagedBlob>;
 
   /**
    * Removes a blob; resolves whether it was removed. With `unmodifiedSince`, removes it only if

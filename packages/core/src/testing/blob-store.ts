@@ -174,6 +174,43 @@ export function blobStoreTests(use: (body: (h: StoreHarness) => Promise<void>) =
     );
 
     it(
+      'stages a blob that appears only when committed, and leaves nothing when discarded (optional)',
+      use(async (h) => {
+        const { blobs } = h.storage;
+        if (!blobs.stage) return;
+        const before = (await h.inspect?.()) ?? [];
+        const { bytes, digest } = content(300_000);
+        const staged = await blobs.stage();
+        await staged.handle.write(bytes, 0, 100_000, 0);
+        await staged.sync();
+        await staged.handle.write(bytes, 100_000, bytes.byteLength - 100_000, 100_000);
+        expect(await blobs.stat(digest)).toBeNull();
+        await staged.commit(digest);
+        await staged.handle.close();
+        await staged.discard();
+        expect((await blobs.stat(digest))?.size).toBe(bytes.byteLength);
+        expect((await read(await blobs.open(digest)))?.equals(bytes)).toBe(true);
+        // The same digest again replaces nothing readers could tell apart.
+        const again = await blobs.stage();
+        await again.handle.write(bytes, 0, bytes.byteLength, 0);
+        await again.commit(digest);
+        await again.handle.close();
+        expect((await read(await blobs.open(digest)))?.equals(bytes)).toBe(true);
+        const stored = (await h.inspect?.()) ?? [];
+        const dropped = content(50_000);
+        const discarded = await blobs.stage();
+        await discarded.handle.write(dropped.bytes, 0, dropped.bytes.byteLength, 0);
+        await discarded.handle.close();
+        await discarded.discard();
+        expect(await blobs.stat(dropped.digest)).toBeNull();
+        if (h.inspect) {
+          expect(await h.inspect()).toEqual(stored);
+          expect(stored.filter((key) => !before.includes(key))).toHaveLength(1);
+        }
+      }),
+    );
+
+    it(
       'deletes and enumerates blobs',
       use(async ({ storage: { blobs } }) => {
         const items = [content(10), content(20), content(30)];

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Spool } from '../../src/proxy/spool.js';
+import type { StagedBlob } from '../../src/stores/types.js';
 import { collectBytes } from '../../src/util/bytes.js';
 
 const MiB = 1024 * 1024;
@@ -19,6 +20,23 @@ async function fill(spool: Spool, data: Buffer, chunk = 64 * 1024): Promise<void
   for (let offset = 0; offset < data.byteLength; offset += chunk) {
     await spool.write(data.subarray(offset, offset + chunk));
   }
+}
+
+/** A staged blob over a plain file, counting its syncs; `failSync` makes them fail. */
+async function stagedFile(path: string, failSync = false): Promise<StagedBlob & { syncs: number }> {
+  const handle = await open(path, 'wx+');
+  const staged = {
+    handle,
+    syncs: 0,
+    async sync() {
+      staged.syncs++;
+      if (failSync) throw new Error('EIO');
+      await handle.datasync();
+    },
+    commit: async () => {},
+    discard: async () => {},
+  };
+  return staged;
 }
 
 describe('the download spool', () => {
@@ -75,5 +93,82 @@ describe('the download spool', () => {
       }
       spool.release();
     }
+  });
+
+  it('writes a staged blob in place, syncing it as it grows, and serves late readers from it', async () => {
+    const data = randomBytes(40 * MiB);
+    const path = join(dir, 'staged');
+    const staged = await stagedFile(path);
+    const spool = Spool.over(staged);
+    const early = collectBytes(spool.read({ holdBack: true }));
+    await fill(spool, data.subarray(0, 30 * MiB));
+    const late = collectBytes(spool.read());
+    await fill(spool, data.subarray(30 * MiB));
+    await spool.finish();
+    await spool.synced();
+    expect((await readFile(path)).equals(data)).toBe(true);
+    // In the background every 16 MiB: twice for 40 MiB (the commit syncs the rest).
+    expect(staged.syncs).toBe(2);
+    spool.release();
+    expect((await early).equals(data)).toBe(true);
+    expect((await late).equals(data)).toBe(true);
+    // The spool closed the staged file once everyone was done.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await expect(staged.handle.stat()).rejects.toThrow();
+  });
+
+  it('reports a failed background sync, so that the file never becomes a blob', async () => {
+    const staged = await stagedFile(join(dir, 'staged'), true);
+    const spool = Spool.over(staged);
+    await fill(spool, randomBytes(20 * MiB));
+    await spool.finish();
+    await expect(spool.synced()).rejects.toThrow('EIO');
+    spool.release();
+  });
+
+  it('fails the writer when the file cannot be written', async () => {
+    const staged = await stagedFile(join(dir, 'staged'));
+    const spool = Spool.over(staged);
+    const reading = collectBytes(spool.read({ holdBack: true }));
+    await staged.handle.close();
+    await expect(
+      (async () => {
+        await fill(spool, randomBytes(4 * MiB));
+        await spool.finish();
+      })(),
+    ).rejects.toThrow();
+    spool.fail(new Error('write failed'));
+    await expect(reading).rejects.toThrow('write failed');
+    spool.release();
+  });
+
+  it('lets the download run a few MiB ahead of a slow disk before it waits, then catches up', async () => {
+    const path = join(dir, 'staged');
+    const staged = await stagedFile(path);
+    const writev = staged.handle.writev.bind(staged.handle);
+    let writes = 0;
+    staged.handle.writev = (async (...args: Parameters<typeof writev>) => {
+      writes++;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      return writev(...args);
+    }) as typeof writev;
+    const spool = Spool.over(staged);
+    const data = randomBytes(12 * MiB);
+    const chunk = 64 * 1024;
+    let firstWait: number | undefined;
+    for (let offset = 0; offset < data.byteLength; offset += chunk) {
+      const wait = spool.write(data.subarray(offset, offset + chunk));
+      if (wait) {
+        firstWait ??= offset + chunk;
+        await wait;
+      }
+    }
+    // One 1 MiB write in flight, then up to 4 MiB more gathered before the writer waits.
+    expect(firstWait).toBe(5 * MiB);
+    await spool.finish();
+    expect((await readFile(path)).equals(data)).toBe(true);
+    // Batches gathered while the disk was busy went out in single writes.
+    expect(writes).toBeLessThan(8);
+    spool.release();
   });
 });
