@@ -24,6 +24,7 @@ import { createMemoryStorage } from './stores/memory/index.js';
 import type { RegistryStorage } from './stores/types.js';
 import { LiveHashers } from './uploads/hashing.js';
 import { ByteCache } from './util/byte-cache.js';
+import { KeyedLock } from './util/keyed-lock.js';
 import { validateRegistryOptions } from './validate/registry-options.js';
 
 /** What is known about a request as it is handled, for logs, metrics and events. */
@@ -50,6 +51,11 @@ export interface RegistryContext {
   readonly clock: Clock;
   /** Live upload hashers of this process (an optimisation; see `uploads/hashing.ts`). */
   readonly liveHashers: LiveHashers;
+  /**
+   * Commits of uploads, one at a time per digest: a commit of content another session of this
+   * process is committing waits, then finds the blob and skips assembling it again.
+   */
+  readonly commits: KeyedLock;
   /** The scope of a request being handled (`handle` opens it). */
   scopeOf(request: RegistryRequest): RequestScope | undefined;
   /** Opens the scope of a request; `handle` calls it once per request. */
@@ -167,6 +173,7 @@ export function createContext(options: RegistryOptions): RegistryContext {
     redirectExpiresIn: options.redirectExpiresIn ?? 900,
     clock,
     liveHashers: new LiveHashers(clock),
+    commits: new KeyedLock(),
     manifestBytes: new ByteCache(32 * 1024 * 1024, 1024 * 1024),
     guarded: hook !== undefined,
     async authorize(request, action, repository) {

@@ -160,6 +160,7 @@ export type {
 export { collectBytes } from './util/bytes.js';
 export { FileBody } from './util/file-body.js';
 export { repositoryGlob } from './util/glob.js';
+export { KeyedLock } from './util/keyed-lock.js';
 export { nodeStreamBody } from './util/node-stream.js';
 export {
   type OptionCheck,

@@ -586,3 +586,54 @@ describe('upload limits and toggles', () => {
     expect(await registry.storage.blobs.stat(digest)).toBeNull();
   });
 });
+
+describe('concurrent uploads of the same content', () => {
+  it('commit one at a time per digest, and all succeed; other digests commit at once', async () => {
+    const inner = createMemoryStorage();
+    let running = 0;
+    let most = 0;
+    const byDigest: Record<string, number> = {};
+    const storage: RegistryStorage = {
+      ...inner,
+      uploads: wrapUploads(inner.uploads, {
+        async commit(id, options) {
+          running++;
+          byDigest[options.digest] = (byDigest[options.digest] ?? 0) + 1;
+          most = Math.max(most, byDigest[options.digest]!);
+          try {
+            // Long enough for the other sessions' commits to arrive meanwhile.
+            await new Promise((resolve) => setTimeout(resolve, 20));
+            await inner.uploads.commit(id, options);
+          } finally {
+            running--;
+            byDigest[options.digest]!--;
+          }
+        },
+      }),
+    };
+    let overlapOfDifferentDigests = 0;
+    const registry = createRegistry({ storage });
+    const client = new OciClient('http://registry.local', (input, init) =>
+      registry.fetch(new Request(input, init)),
+    );
+    const same = randomContent(3000);
+    const other = randomContent(3000);
+    const watch = setInterval(() => {
+      overlapOfDifferentDigests = Math.max(overlapOfDifferentDigests, running);
+    }, 1);
+    try {
+      const digests = await Promise.all([
+        ...Array.from({ length: 6 }, (_, i) => client.pushBlob(`r${i % 3}`, same.bytes, 'chunked', 1000)),
+        client.pushBlob('r9', other.bytes, 'chunked', 1000),
+      ]);
+      expect(digests).toEqual([...Array(6).fill(same.digest), other.digest]);
+    } finally {
+      clearInterval(watch);
+    }
+    expect(most).toBe(1);
+    expect(overlapOfDifferentDigests).toBe(2);
+    for (const repo of ['r0', 'r1', 'r2'])
+      expect((await client.getBlob(repo, same.digest)).equals(same.bytes)).toBe(true);
+    expect((await client.getBlob('r9', other.digest)).equals(other.bytes)).toBe(true);
+  });
+});

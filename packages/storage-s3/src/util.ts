@@ -37,25 +37,11 @@ export async function mapLimit<T, R>(
 }
 
 /**
- * Runs tasks one at a time per key, in this process. Some servers (Ceph RGW) lose track of the
- * parts of a multipart upload that is completed on a key while another completion on that key is
- * in progress: those parts then stay on disk for good.
+ * Completions of multipart uploads run one at a time per key, in this process: some servers (Ceph
+ * RGW) lose track of the parts of a multipart upload that is completed on a key while another
+ * completion on that key is in progress, and those parts then stay on disk for good.
  */
-export class KeyedLock {
-  readonly #tails = new Map<string, Promise<unknown>>();
-
-  async run<T>(key: string, task: () => Promise<T>): Promise<T> {
-    const previous = this.#tails.get(key);
-    const result = (previous ? previous.then(task, task) : task()) as Promise<T>;
-    const tail = result.catch(() => {});
-    this.#tails.set(key, tail);
-    try {
-      return await result;
-    } finally {
-      if (this.#tails.get(key) === tail) this.#tails.delete(key);
-    }
-  }
-}
+export { KeyedLock } from '@wharf/core';
 
 /** Zero-padded decimal, so that keys sort by number. */
 export function pad(n: number): string {

@@ -274,11 +274,14 @@ export async function completeUpload(
       await ctx.storage.uploads.delete(id);
       throw digestMismatch(parsed.digest);
     }
-    await ctx.storage.uploads.commit(id, {
-      digest: parsed.digest,
-      size: session.size,
-      ...signalOption(request),
-    });
+    // Clients pushing the same layer at once commit it once; the others find it stored.
+    await ctx.commits.run(parsed.digest, () =>
+      ctx.storage.uploads.commit(id, {
+        digest: parsed.digest,
+        size: session.size,
+        ...signalOption(request),
+      }),
+    );
     return await blobCreated(ctx, name, parsed.digest, session.size);
   } catch (error) {
     throw withResumeHeaders(error, name, id);
