@@ -10,7 +10,7 @@ import { createServer, get, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FileBody, type RegistryRequest, type RegistryResponse } from '@wharf/core';
+import { FileBody, nodeStreamBody, type RegistryRequest, type RegistryResponse } from '@wharf/core';
 import { createHandler } from '@wharf/http-node';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
@@ -33,18 +33,21 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** A server whose every response is a file body over `window` of the test file. */
+/**
+ * A server whose every response is a file body over `window` of the test file, released when the
+ * request's signal aborts, as the filesystem store returns it.
+ */
 async function serve(window?: { offset: number; length: number }) {
   const handles: FileHandle[] = [];
   const registry = {
-    async handle(_request: RegistryRequest): Promise<RegistryResponse> {
+    async handle(request: RegistryRequest): Promise<RegistryResponse> {
       const handle = await open(file);
       handles.push(handle);
       const length = window?.length ?? content.byteLength;
       return {
         status: window ? 206 : 200,
         headers: { 'Content-Length': String(length), 'Content-Type': 'application/octet-stream' },
-        body: new FileBody(handle, window),
+        body: nodeStreamBody(new FileBody(handle, window), request.signal),
       };
     },
   };

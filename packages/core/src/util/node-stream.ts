@@ -1,5 +1,7 @@
 import type { Readable } from 'node:stream';
 
+const ignoreError = (): void => {};
+
 /**
  * Makes a Node readable stream a store body: it is returned as a stream, which the node:http
  * adapter pipes to the socket natively (the cheapest way per byte), and it is released however
@@ -10,6 +12,10 @@ import type { Readable } from 'node:stream';
  */
 export function nodeStreamBody<T extends Readable>(stream: T, signal?: AbortSignal): T {
   if (signal) {
+    // The abort destroys the stream with an error; when nobody reads it yet (the adapter has not
+    // started, or reads a FileBody through readInto), an 'error' without a listener would crash
+    // the process. Readers still see the error through their own listeners and iterators.
+    stream.on('error', ignoreError);
     const abort = (): void => {
       stream.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
     };
