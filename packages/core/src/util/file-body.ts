@@ -23,10 +23,6 @@ export class FileBody extends Readable {
   #reading = false;
   #closing: Promise<void> | undefined;
 
-  /**
-   * @param handle - the open file; the body owns it from now on.
-   * @param window - the bytes to send; default: from the start to the end of the file.
-   */
   /** Whether `value` is a file body, from this copy of `@wharf/core` or another. */
   static isFileBody(value: unknown): value is FileBody {
     return typeof value === 'object' && value !== null && BRAND in value;
@@ -34,6 +30,10 @@ export class FileBody extends Readable {
 
   readonly [BRAND] = true;
 
+  /**
+   * @param handle - the open file; the body owns it from now on.
+   * @param window - the bytes to send; default: from the start to the end of the file.
+   */
   constructor(handle: FileHandle, window?: { readonly offset: number; readonly length: number }) {
     super({ highWaterMark: STREAM_READ_SIZE });
     this.#handle = handle;
