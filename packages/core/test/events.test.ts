@@ -289,6 +289,8 @@ describe('events', () => {
     const image = makeImage();
     await client.pushImage('repo', 'v1', image);
     await client.request('DELETE', '/v2/repo/manifests/v1');
+    // Collection takes what is strictly older than its cutoff; a push in the same millisecond stays.
+    await new Promise((resolve) => setTimeout(resolve, 5));
     const report = await registry.gc({ gracePeriod: 0, deleteUntagged: true });
     expect(report.deleted.manifests).toHaveLength(1);
     await until(() => hook.deliveries.some((d) => d.events.some((e) => e.type === 'gc.swept')));
