@@ -137,12 +137,27 @@ wharf:
     });
     const bad = await temp.file(
       's3-bad-reads.yml',
-      'storage:\n  s3:\n    bucket: images\n    readpartsinflight: 0\n',
+      [
+        'storage:',
+        '  s3:',
+        '    bucket: images',
+        '    readpartsinflight: 0',
+        '    readpartsize: 0',
+        '    chunksize: 1MiB',
+        'wharf:',
+        '  limits:',
+        '    manifestmaxbytes: 0',
+        '',
+      ].join('\n'),
     );
     const refused = await loadConfig({ file: bad, env: {} });
     expect(refused.settings).toBeUndefined();
-    expect(refused.problems.map((p) => `${p.severity} ${p.path}`)).toEqual([
-      'error storage.s3.readpartsinflight',
+    // Each under its key in the file, not the library option it feeds.
+    expect(refused.problems.map((p) => `${p.severity} ${p.path}: ${p.message}`)).toEqual([
+      'error storage.s3.readpartsinflight: Too small: expected number to be >=1',
+      'error storage.s3.readpartsize: must be at least 1',
+      'error storage.s3.chunksize: must be at least 5MiB',
+      'error wharf.limits.manifestmaxbytes: must be at least 1',
     ]);
   });
 

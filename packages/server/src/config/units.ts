@@ -65,11 +65,30 @@ export function parseBytes(value: string | number): number | undefined {
   return Number.isSafeInteger(bytes) ? bytes : undefined;
 }
 
-/** A size setting: bytes, or `64MiB`, `5MB`. */
-export const byteSize = () =>
+/** A size in the largest binary unit that divides it exactly, for messages: `5MiB`, `1536`. */
+function formatBytes(bytes: number): string {
+  for (const unit of ['TiB', 'GiB', 'MiB', 'KiB'] as const) {
+    const factor = BYTE_UNITS[unit.toLowerCase()]!;
+    if (bytes >= factor && bytes % factor === 0) return `${bytes / factor}${unit}`;
+  }
+  return String(bytes);
+}
+
+/**
+ * A size setting: bytes, or `64MiB`, `5MB`; within `range` when given, so that `config check`
+ * names the setting when a size is out of bounds (rather than the library option it feeds).
+ */
+export const byteSize = (range: { readonly min?: number; readonly max?: number } = {}) =>
   z
     .union([z.string(), z.number()])
     .refine((value) => parseBytes(value) !== undefined, {
       message: 'must be a size in bytes, such as 1048576, 512KiB, 64MiB or 5MB',
+      abort: true,
+    })
+    .refine((value) => (parseBytes(value) ?? 0) >= (range.min ?? 0), {
+      message: `must be at least ${formatBytes(range.min ?? 0)}`,
+    })
+    .refine((value) => (parseBytes(value) ?? 0) <= (range.max ?? Number.MAX_SAFE_INTEGER), {
+      message: `must be at most ${formatBytes(range.max ?? Number.MAX_SAFE_INTEGER)}`,
     })
     .meta({ typeLabel: 'size' });

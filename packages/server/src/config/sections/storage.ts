@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { byteSize, duration } from '../units.js';
 
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
 const filesystem = z.strictObject({
   rootdirectory: z
     .string()
@@ -36,7 +39,8 @@ const s3 = z.strictObject({
     .describe(
       'Path-style addressing (`endpoint/bucket/key`). Default: on with a `regionendpoint` (S3-compatible servers need it), off for AWS.',
     ),
-  chunksize: byteSize()
+  // S3's bounds on a multipart part (storage-s3 checks them too, under its own option names).
+  chunksize: byteSize({ min: 5 * MiB, max: 5 * GiB })
     .optional()
     .describe('Bytes per multipart part when streaming into the bucket (default 8MiB).'),
   parallelreadthreshold: byteSize()
@@ -44,7 +48,7 @@ const s3 = z.strictObject({
     .describe(
       'wharf: blob reads longer than this are fetched as parallel ranged GETs (default 16MiB; 0: every read).',
     ),
-  readpartsize: byteSize()
+  readpartsize: byteSize({ min: 1, max: 5 * GiB })
     .optional()
     .describe('wharf: bytes per ranged GET of a parallel read (default 8MiB).'),
   readpartsinflight: z

@@ -86,9 +86,13 @@ const features = z
 
 const limits = z
   .strictObject({
-    manifestmaxbytes: byteSize().default('4MiB').describe('Largest manifest accepted (413 above).'),
-    blobmaxbytes: byteSize().optional().describe('Largest blob accepted (413 above). Default unlimited.'),
-    chunkmaxlength: byteSize().optional().describe('Largest upload chunk (413 above). Default unlimited.'),
+    manifestmaxbytes: byteSize({ min: 1 }).default('4MiB').describe('Largest manifest accepted (413 above).'),
+    blobmaxbytes: byteSize({ min: 1 })
+      .optional()
+      .describe('Largest blob accepted (413 above). Default unlimited.'),
+    chunkmaxlength: byteSize({ min: 1 })
+      .optional()
+      .describe('Largest upload chunk (413 above). Default unlimited.'),
     chunkminlength: byteSize()
       .optional()
       .describe('Advertised `OCI-Chunk-Min-Length`. Default: the storage’s.'),
