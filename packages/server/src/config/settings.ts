@@ -10,7 +10,14 @@ export type ListenAddress = { readonly host: string; readonly port: number } | {
 /** The storage backend, resolved. */
 export type StorageSettings =
   | { readonly driver: 'inmemory' }
-  | { readonly driver: 'filesystem'; readonly root: string }
+  | {
+      readonly driver: 'filesystem';
+      readonly root: string;
+      /** Flush acknowledged writes to disk (`storage.filesystem.fsync`). */
+      readonly fsync: boolean;
+      /** Flush each chunk before its 202 (`storage.filesystem.syncchunks`). */
+      readonly syncChunks: boolean;
+    }
   | {
       readonly driver: 's3';
       readonly bucket: string;
@@ -295,7 +302,15 @@ export function resolveSettings(config: Config): { settings?: Settings; problems
   } else if (storage.inmemory !== undefined) {
     storageSettings = { driver: 'inmemory' };
   } else {
-    storageSettings = { driver: 'filesystem', root: storage.filesystem?.rootdirectory ?? './data' };
+    const fs = storage.filesystem;
+    if (fs?.syncchunks && !fs.fsync)
+      problems.push({ path: 'storage.filesystem.syncchunks', message: 'needs storage.filesystem.fsync' });
+    storageSettings = {
+      driver: 'filesystem',
+      root: fs?.rootdirectory ?? './data',
+      fsync: fs?.fsync ?? true,
+      syncChunks: fs?.syncchunks ?? false,
+    };
   }
 
   const kinds = [

@@ -8,7 +8,11 @@ import type { ServerStorage } from './index.js';
 export async function createFsStorageFromSettings(
   settings: Extract<StorageSettings, { driver: 'filesystem' }>,
 ): Promise<ServerStorage> {
-  const storage = await createFsStorage({ root: settings.root });
+  const storage = await createFsStorage({
+    root: settings.root,
+    fsync: settings.fsync,
+    syncChunks: settings.syncChunks,
+  });
   return {
     storage,
     async probe() {

@@ -10,6 +10,18 @@ const filesystem = z.strictObject({
     .min(1)
     .default('/var/lib/registry')
     .describe("Storage root, in distribution's layout (docker-registry can serve the same root)."),
+  fsync: z
+    .boolean()
+    .default(true)
+    .describe(
+      'wharf: flush what is acknowledged (blobs, links, tags, manifests) to disk first, so it survives power loss; distribution never does. Off only for disposable data.',
+    ),
+  syncchunks: z
+    .boolean()
+    .default(false)
+    .describe(
+      'wharf: also flush each upload chunk before its 202 (default: a 202 survives a crash of the process; unflushed sessions end at reboot). Needs `fsync`.',
+    ),
 });
 
 const s3 = z.strictObject({
