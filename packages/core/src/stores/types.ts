@@ -220,7 +220,9 @@ export interface UploadStore {
 
   /**
    * Records a hash state (best effort: a state for an offset the session no longer matches may be
-   * ignored). A later {@link get} reports the most advanced saved state.
+   * ignored). A later {@link get} reports the most advanced saved state; through another replica
+   * of the same storage it may see the state only a little later (a store may write it behind the
+   * response), and meanwhile reports an older one.
    */
   saveHashState(id: string, state: HashState): Promise<void>;
 

@@ -363,10 +363,10 @@ export function uploadStoreTests(
       }),
     );
 
-    it(
-      'continues a session through another replica',
+    it('continues a session through another replica', (context) =>
       use(async (h) => {
-        if (!h.replica) return;
+        // Reported as skipped, not passed, for a backend without a second handle.
+        if (!h.replica) return context.skip('the harness has no replica()');
         const other = await h.replica();
         const { uploads } = h.storage;
         const id = uploadId();
@@ -379,14 +379,14 @@ export function uploadStoreTests(
           offset: 130_000,
           state: new Uint8Array(4),
         });
-        expect((await uploads.get(id))?.hashState?.offset).toBe(130_000);
+        // A replica may write a state behind its caller's response (best effort): wait for it.
+        await expect.poll(async () => (await uploads.get(id))?.hashState?.offset).toBe(130_000);
         await other.uploads.append(id, { offset: 130_000, body: streamOf(parts[2]!) });
         await expectOffsetError(uploads.append(id, { offset: 130_000, body: streamOf(parts[2]!) }), 210_000);
         const all = Buffer.concat(parts);
         await uploads.commit(id, { digest: sha256(all), size: all.byteLength });
         expect((await read(await other.blobs.open(sha256(all))))?.equals(all)).toBe(true);
         expect(await other.uploads.get(id)).toBeNull();
-      }),
-    );
+      })());
   });
 }
