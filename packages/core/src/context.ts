@@ -3,6 +3,7 @@ import { OptionsError } from './errors.js';
 import { buildDispatcher, type EventDispatcher, resolveSource } from './events/pipeline.js';
 import { EventRecorder } from './events/recorder.js';
 import type { RegistryEventData } from './events/types.js';
+import { Writers } from './events/writers.js';
 import { refusalError } from './http/refusal.js';
 import type { RouteMiddleware, RouteName } from './http/route.js';
 import type { RegistryRequest } from './http/types.js';
@@ -119,13 +120,15 @@ export function createContext(options: RegistryOptions): RegistryContext {
       'need a storage with an event store (storage.events)',
     );
   }
+  const writers = new Writers();
   const events =
     eventStore && (eventOptions.endpoints?.length ?? 0) > 0
-      ? buildDispatcher(eventOptions, eventStore, logger, 'createRegistry')
+      ? buildDispatcher(eventOptions, eventStore, logger, 'createRegistry', writers)
       : undefined;
   const recorder = new EventRecorder({
     source: events?.source ?? resolveSource(eventOptions.source),
     dispatcher: events,
+    writers,
     onEvent: options.onEvent,
     pulls: eventOptions.pulls ?? false,
     logger,

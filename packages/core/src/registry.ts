@@ -122,10 +122,13 @@ async function handleRequest(ctx: RegistryContext, incoming: RegistryRequest): P
     }
     return errorRes;
   };
+  const handled = ctx.recorder.enter(request.method);
   try {
     response = await dispatch(ctx.forRequest(request, scope), request);
   } catch (thrown) {
     response = fail(thrown, 'request failed');
+  } finally {
+    handled?.();
   }
   if (scope.events.length > 0) {
     // The request's events are durable before its response leaves (docs/architecture.md, "Events"):

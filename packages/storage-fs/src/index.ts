@@ -59,13 +59,14 @@ export interface FsStorageOptions {
 export interface FsStorage extends RegistryStorage {
   /** The blob store; it implements the optional `touch`. */
   readonly blobs: BlobStore & Required<Pick<BlobStore, 'touch'>>;
-  /** The event outbox, under `_wharf/events/`. */
+  /** The event outbox, under `_wharf/events/` (and its entries' log under `_wharf/events-log/`). */
   readonly events: EventStore;
   /** The resolved storage root. */
   readonly root: string;
   /**
-   * Waits for background work (merging acknowledged chunks, which is an optimisation) and releases
-   * in-memory caches. Nothing needs flushing: every acknowledged write is on disk.
+   * Waits for background work (merging acknowledged chunks, which is an optimisation), closes the
+   * event log's open segment and releases in-memory caches. Nothing needs flushing: every
+   * acknowledged write is on disk.
    */
   close(): Promise<void>;
 }
@@ -124,16 +125,18 @@ export async function createFsStorage(options: FsStorageOptions): Promise<FsStor
   const blobs = new FsBlobStore(layout, io);
   const uploads = new FsUploadStore(layout, io, blobs, options.syncChunks ?? false);
   const metadata = new FsMetadataStore(layout, io);
+  const events = new FsEventStore(layout.base, io);
   return {
     blobs,
     uploads,
     metadata,
-    events: new FsEventStore(layout.base, io),
+    events,
     root: layout.root,
     async close() {
       await uploads.settle();
       uploads.forget();
       metadata.forget();
+      await events.close();
     },
   };
 }

@@ -618,7 +618,7 @@ async function datasyncOf(handle: FileHandle): Promise<void> {
 async function* emptyStream(): AsyncGenerator<Uint8Array> {}
 
 /** writev until every byte is written (a short write is retried and then reports its error). */
-async function writeAll(handle: FileHandle, buffers: Uint8Array[], position: number): Promise<void> {
+export async function writeAll(handle: FileHandle, buffers: Uint8Array[], position: number): Promise<void> {
   let remaining = buffers;
   let at = position;
   let total = 0;
@@ -648,7 +648,7 @@ function skip(buffers: Uint8Array[], count: number): Uint8Array[] {
 }
 
 /** Reads exactly `size` bytes at `position`; a file shorter than that is an error. */
-async function readExactly(handle: FileHandle, size: number, position: number): Promise<Buffer> {
+export async function readExactly(handle: FileHandle, size: number, position: number): Promise<Buffer> {
   const buffer = Buffer.allocUnsafe(size);
   await readInto(handle, buffer, size, position);
   return buffer;

@@ -7,6 +7,7 @@ import {
   isEventKey,
   type ListPage,
 } from '@wharf/core';
+import { EventLog } from './event-log.js';
 import { errorCode, Io, isMissing, noop } from './io.js';
 
 /** Folders remembered as existing, at most (one per endpoint and kind of record, in practice). */
@@ -16,7 +17,9 @@ const MAX_FOLDERS = 1024;
  * The event outbox as small files under `<root>/docker/registry/v2/_wharf/events/` (where
  * distribution never looks), one file per record, each key component a directory level. Writes are
  * complete files renamed into place (`ifAbsent`: linked into place, which never replaces), synced
- * like every other acknowledged write.
+ * like every other acknowledged write. Records written with `unique` (outbox entries) go to an
+ * append-only log under `_wharf/events-log/` instead (see event-log.ts); reads, listings and
+ * deletes see both.
  */
 export class FsEventStore implements EventStore {
   readonly #dir: string;
@@ -25,11 +28,14 @@ export class FsEventStore implements EventStore {
   readonly #unsynced: Io;
   /** Folders this process has written a record into. */
   readonly #folders = new Set<string>();
+  /** Records written with `unique`. */
+  readonly #log: EventLog;
 
   constructor(base: string, io: Io) {
     this.#dir = join(base, '_wharf', 'events');
     this.#io = io;
     this.#unsynced = new Io(io.fs, false, (prefix) => io.temp(prefix));
+    this.#log = new EventLog(join(base, '_wharf', 'events-log'), io);
   }
 
   #path(key: string): string {
@@ -40,6 +46,10 @@ export class FsEventStore implements EventStore {
   async put(key: string, value: Uint8Array, options: EventPutOptions = {}): Promise<boolean> {
     const path = this.#path(key);
     const io = options.durable === false ? this.#unsynced : this.#io;
+    if (options.unique && !options.ifAbsent) {
+      await this.#log.append(key, value, options.durable !== false);
+      return true;
+    }
     if (!options.ifAbsent) {
       // A folder written to before exists still (deletes never prune), and a rename into one that
       // was removed makes it again: only a new folder costs a mkdir per write.
@@ -84,29 +94,40 @@ export class FsEventStore implements EventStore {
   }
 
   async get(key: string): Promise<Uint8Array | null> {
-    return this.#io.readSmall(this.#path(key));
+    const path = this.#path(key);
+    if (this.#log.has(key)) return this.#log.get(key);
+    return (await this.#io.readSmall(path)) ?? this.#log.get(key);
   }
 
   async delete(keys: readonly string[]): Promise<void> {
-    const paths = keys.map((key) => this.#path(key));
-    await Promise.all(paths.map((path) => this.#io.unlink(path)));
+    for (const key of keys) this.#path(key);
+    const files = await this.#log.delete(keys);
+    await Promise.all(files.map((key) => this.#io.unlink(this.#path(key))));
+  }
+
+  /** Stops appending to the log's current segment. */
+  async close(): Promise<void> {
+    await this.#log.close();
   }
 
   async list(dir: string, page: ListPage = {}): Promise<string[]> {
+    const path = this.#path(dir);
+    const [files, logged] = await Promise.all([this.#files(path), this.#log.names(dir)]);
+    const names = [...new Set([...files, ...logged])]
+      .filter((name) => page.after === undefined || compareBytewise(name, page.after) > 0)
+      .sort(compareBytewise);
+    return page.limit === undefined ? names : names.slice(0, page.limit);
+  }
+
+  /** The names of the files directly in a folder. */
+  async #files(path: string): Promise<string[]> {
     let entries: Array<{ name: string; isFile(): boolean }>;
     try {
-      entries = await this.#io.fs.readdir(this.#path(dir), { withFileTypes: true });
+      entries = await this.#io.fs.readdir(path, { withFileTypes: true });
     } catch (error) {
       if (isMissing(error)) return [];
       throw error;
     }
-    const names = entries
-      .filter(
-        (entry) =>
-          entry.isFile() && (page.after === undefined || compareBytewise(entry.name, page.after) > 0),
-      )
-      .map((entry) => entry.name)
-      .sort(compareBytewise);
-    return page.limit === undefined ? names : names.slice(0, page.limit);
+    return entries.filter((entry) => entry.isFile()).map((entry) => entry.name);
   }
 }

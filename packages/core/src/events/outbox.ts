@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { EventStore } from '../stores/types.js';
 import type { RegistryEvent } from './types.js';
+import type { Writers } from './writers.js';
 
 /*
  * The outbox's layout in an EventStore (see docs/architecture.md, "Events"):
@@ -67,6 +68,8 @@ export function decode<T>(bytes: Uint8Array): T {
 
 let lastMs = 0;
 let sequence = 0;
+/** Tells this process's keys from other processes' (time and sequence are unique within it). */
+const processTag = randomBytes(5).toString('hex');
 
 /** A fresh entry key, ordered by time (and by call within one process). */
 export function entryKey(now = Date.now()): string {
@@ -77,7 +80,7 @@ export function entryKey(now = Date.now()): string {
     sequence++;
   }
   const time = String(lastMs).padStart(13, '0');
-  return `${time}-${sequence.toString(16).padStart(6, '0')}-${randomBytes(5).toString('hex')}`;
+  return `${time}-${sequence.toString(16).padStart(6, '0')}-${processTag}`;
 }
 
 /** The recording time of an entry key (epoch milliseconds). */
@@ -87,12 +90,22 @@ export function entryTime(key: string): number {
 
 const PAGE = 1000;
 
+/**
+ * The longest a group commit waits for requests still being handled (see {@link Writers}): long
+ * enough for several concurrent requests to share one write, short against a write request's own
+ * flushes. A request with no other in flight never waits.
+ */
+const COMMIT_DELAY_MS = 5;
+
 /** Typed access to the outbox's records. */
 export class Outbox {
   readonly store: EventStore;
+  readonly #writers: Writers | undefined;
 
-  constructor(store: EventStore) {
+  /** `writers`: the requests that may record events, which group commits wait for briefly. */
+  constructor(store: EventStore, writers?: Writers) {
     this.store = store;
+    this.#writers = writers;
   }
 
   /** Events waiting for the write in flight to finish, and their callers. */
@@ -121,11 +134,13 @@ export class Outbox {
   async #flush(): Promise<void> {
     this.#writing = true;
     while (this.#next) {
+      // Requests still being handled may record events in a moment: let them join this write.
+      if (this.#writers && this.#writers.active > 0) await this.#writers.idle(COMMIT_DELAY_MS);
       const batch = this.#next;
       this.#next = undefined;
       const entry: OutboxEntry = { key: entryKey(), events: batch.events };
       try {
-        await this.store.put(`queue/${entry.key}`, encode({ events: batch.events }));
+        await this.store.put(`queue/${entry.key}`, encode({ events: batch.events }), { unique: true });
         for (const waiter of batch.waiters) waiter.resolve(entry);
       } catch (error) {
         for (const waiter of batch.waiters) waiter.reject(error);
@@ -137,7 +152,7 @@ export class Outbox {
   /** Records events for some endpoints only (a replayed dead letter). */
   async appendFor(events: readonly RegistryEvent[], endpoints: readonly string[]): Promise<OutboxEntry> {
     const entry: OutboxEntry = { key: entryKey(), events, endpoints };
-    await this.store.put(`queue/${entry.key}`, encode({ events, endpoints }));
+    await this.store.put(`queue/${entry.key}`, encode({ events, endpoints }), { unique: true });
     return entry;
   }
 

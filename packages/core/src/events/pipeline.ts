@@ -9,6 +9,7 @@ import { positiveNumber, type ResolvedEndpoint, resolveEndpoint } from './endpoi
 import type { EventsOptions } from './options.js';
 import { type DeadLetter, entryTime, Outbox } from './outbox.js';
 import type { EventSource, RegistryEvent } from './types.js';
+import type { Writers } from './writers.js';
 
 /** Where one batch stands at one endpoint. */
 export interface EndpointProgress {
@@ -92,12 +93,16 @@ export function resolveSource(given: EventsOptions['source']): EventSource {
   return { instanceId: given?.instanceId ?? randomUUID(), addr: given?.addr ?? hostname() };
 }
 
-/** Builds the pipeline (validating options as `factory`). */
+/**
+ * Builds the pipeline (validating options as `factory`); `writers`: a registry's requests that may
+ * record events, for group commits to wait for.
+ */
 export function buildDispatcher(
   options: EventsOptions,
   store: EventStore,
   logger: Logger,
   factory: string,
+  writers?: Writers,
 ): EventDispatcher {
   const baseUrl = options.baseUrl;
   if (baseUrl !== undefined && !/^https?:\/\/[^/]/.test(baseUrl)) {
@@ -115,7 +120,7 @@ export function buildDispatcher(
   validateOption(factory, 'events.leaseDuration', options.leaseDuration, positiveNumber);
   validateOption(factory, 'events.pollInterval', options.pollInterval, positiveNumber);
   const leaseDuration = Math.max(options.leaseDuration ?? 30_000, 2 * longest);
-  const outbox = new Outbox(store);
+  const outbox = new Outbox(store, writers);
   const dispatcher = new Dispatcher({
     outbox,
     endpoints,

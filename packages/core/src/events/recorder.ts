@@ -4,6 +4,7 @@ import type { RegistryRequest } from '../http/types.js';
 import type { Logger } from '../logging.js';
 import type { EventDispatcher } from './pipeline.js';
 import type { EventSource, RegistryEvent, RegistryEventData } from './types.js';
+import type { Writers } from './writers.js';
 
 /** What a request's scope tells an event about its cause. */
 export interface EventOrigin {
@@ -15,6 +16,8 @@ export interface EventOrigin {
 export interface RecorderSettings {
   readonly source: EventSource;
   readonly dispatcher: EventDispatcher | undefined;
+  /** The requests that may record events, which the dispatcher's group commits wait for. */
+  readonly writers: Writers;
   readonly onEvent: ((event: RegistryEvent) => void | Promise<void>) | undefined;
   /** Record pulls durably too. */
   readonly pulls: boolean;
@@ -32,6 +35,17 @@ export class EventRecorder {
   constructor(settings: RecorderSettings) {
     this.#settings = settings;
     this.active = settings.onEvent !== undefined || (settings.dispatcher?.endpoints.length ?? 0) > 0;
+  }
+
+  /**
+   * Counts a request in while it is handled when it may record events durably (a change; a pull
+   * when pulls are recorded); resolves the function to call when it is handled, or `undefined`.
+   */
+  enter(method: string): (() => void) | undefined {
+    const { dispatcher, pulls, writers } = this.#settings;
+    if (!dispatcher || dispatcher.endpoints.length === 0) return undefined;
+    if (!pulls && (method === 'GET' || method === 'HEAD')) return undefined;
+    return writers.enter();
   }
 
   /** An event with its id, time, actor, request and source. */

@@ -381,6 +381,14 @@ export interface EventPutOptions {
    * rebuild at the cost of a repeated delivery. Default `true`.
    */
   readonly durable?: boolean;
+  /**
+   * The caller promises that no record ever had this key and none will be written with it again
+   * (a key unique by construction, like an outbox entry's). A backend may then keep the record in
+   * an append-only log rather than in a file or object of its own, which makes a durable write one
+   * append and one flush. Reads, listings and deletes see it like any other record, also from
+   * other replicas. Default `false`.
+   */
+  readonly unique?: boolean;
 }
 
 /**

@@ -53,6 +53,26 @@ export function eventStoreTests(
     );
 
     it(
+      'keeps records written with unique like any other, also for another replica',
+      use(async (h) => {
+        const events = eventsOf(h);
+        const other = (await h.replica?.())?.events ?? events;
+        expect(await events.put('queue/0002-b', bytes('b'), { unique: true })).toBe(true);
+        await events.put('queue/0001-a', bytes('a'));
+        await events.put('queue/0003-c', bytes('c'), { unique: true, durable: false });
+        await events.put('queue/sub/x', bytes('deeper'), { unique: true });
+        expect(await other.list('queue')).toEqual(['0001-a', '0002-b', '0003-c']);
+        expect(await other.list('queue', { after: '0001-a', limit: 1 })).toEqual(['0002-b']);
+        expect(text(await other.get('queue/0002-b'))).toBe('b');
+        await other.delete(['queue/0002-b', 'queue/0001-a']);
+        expect(await events.get('queue/0002-b')).toBeNull();
+        expect(await events.list('queue')).toEqual(['0003-c']);
+        expect(text(await events.get('queue/0003-c'))).toBe('c');
+        expect(text(await other.get('queue/sub/x'))).toBe('deeper');
+      }),
+    );
+
+    it(
       'lists the records directly in a folder, in byte order, page by page',
       use(async (h) => {
         const events = eventsOf(h);

@@ -1,0 +1,139 @@
+import { createMemoryStorage, type EventPutOptions, type EventStore, type RegistryEvent } from '@wharf/core';
+import { randomContent } from '@wharf/test-utils';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { Outbox } from '../src/events/outbox.js';
+import { Writers } from '../src/events/writers.js';
+import { setup } from './helpers.js';
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+/** An event store that records when each queue record was written, and with which options. */
+function countingStore(): { store: EventStore; queued: Array<{ at: number; options?: EventPutOptions }> } {
+  const inner = createMemoryStorage().events!;
+  const queued: Array<{ at: number; options?: EventPutOptions }> = [];
+  return {
+    queued,
+    store: {
+      put(key, value, options) {
+        if (key.startsWith('queue/')) queued.push({ at: performance.now(), ...(options ? { options } : {}) });
+        return inner.put(key, value, options);
+      },
+      get: (key) => inner.get(key),
+      delete: (keys) => inner.delete(keys),
+      list: (dir, page) => inner.list(dir, page),
+    },
+  };
+}
+
+function event(repository: string): RegistryEvent {
+  return {
+    type: 'blob.pushed',
+    repository,
+    digest: `sha256:${'0'.repeat(64)}`,
+    size: 1,
+    mediaType: 'application/octet-stream',
+    id: repository,
+    timestamp: new Date(0).toISOString(),
+    actor: {},
+    source: { instanceId: 'test' },
+  } as RegistryEvent;
+}
+
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+describe('group commit of the outbox', () => {
+  it('waits for requests still being handled, then writes their events in one record', async () => {
+    const { store, queued } = countingStore();
+    const writers = new Writers();
+    const outbox = new Outbox(store, writers);
+    const leaveA = writers.enter();
+    const leaveB = writers.enter();
+    leaveA();
+    const first = outbox.append([event('a')]);
+    await turn();
+    await turn();
+    expect(queued).toHaveLength(0); // b is still being handled
+    leaveB();
+    const second = outbox.append([event('b')]);
+    const [a, b] = await Promise.all([first, second]);
+    expect(queued).toHaveLength(1);
+    expect(queued[0]!.options).toEqual({ unique: true });
+    expect(a.key).toBe(b.key);
+    expect(a.events.map((e) => e.repository)).toEqual(['a', 'b']);
+  });
+
+  it('writes at once when no other request is being handled, and after 5 ms at most otherwise', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const { store, queued } = countingStore();
+    const writers = new Writers();
+    const outbox = new Outbox(store, writers);
+    // No timer runs: a write that waited would never finish.
+    await outbox.append([event('alone')]);
+    expect(queued).toHaveLength(1);
+
+    const leave = writers.enter();
+    let written = false;
+    const pending = outbox.append([event('held')]).then(() => {
+      written = true;
+    });
+    await turn();
+    expect(written).toBe(false);
+    vi.advanceTimersByTime(4);
+    await turn();
+    expect(written).toBe(false);
+    vi.advanceTimersByTime(1);
+    await pending;
+    expect(queued).toHaveLength(2);
+    leave();
+    leave(); // twice is once
+    expect(writers.active).toBe(0);
+  });
+
+  it('a registry counts its write requests in while they are handled', async () => {
+    const { store, queued } = countingStore();
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const { registry, client } = setup({
+      storage: { ...createMemoryStorage(), events: store },
+      events: { endpoints: [{ name: 'none', url: 'http://127.0.0.1:9/' }], autoStart: false },
+      // A write request to `held/` stays in the registry until released.
+      authorize: async ({ repository }) => {
+        if (repository === 'held') await held;
+        return true;
+      },
+    });
+    try {
+      const blob = randomContent(64);
+      const push = (repository: string) =>
+        client.request('POST', `/v2/${repository}/blobs/uploads/?digest=${blob.digest}`, {
+          body: blob.bytes,
+        });
+      expect((await push('warm')).status).toBe(201);
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      const slow = client.request('POST', '/v2/held/blobs/uploads/');
+      let answered = false;
+      const fast = push('fast').then((response) => {
+        answered = true;
+        return response;
+      });
+      // Until its event is waiting for the held request (which records nothing): the commit's timer.
+      for (let i = 0; i < 1000 && vi.getTimerCount() === 0 && !answered; i++) await turn();
+      expect(answered).toBe(false);
+      expect(vi.getTimerCount()).toBe(1);
+      expect(queued).toHaveLength(1);
+      vi.advanceTimersByTime(5);
+      expect((await fast).status).toBe(201);
+      expect(queued).toHaveLength(2);
+      release();
+      expect((await slow).status).toBe(202);
+    } finally {
+      release();
+      vi.useRealTimers();
+      await registry.close();
+    }
+  });
+});
