@@ -76,6 +76,8 @@ export class EventLog {
   #writing: Writing | undefined;
   #pending: Pending[] = [];
   #flushing = false;
+  /** The last flush started (close waits for it). */
+  #flushed: Promise<void> = Promise.resolve();
   #refreshing: Promise<void> | undefined;
   #nextRefresh: Promise<void> | undefined;
 
@@ -97,7 +99,7 @@ export class EventLog {
     }
     return new Promise((resolve, reject) => {
       this.#pending.push({ key, frame, durable, resolve, reject });
-      if (!this.#flushing) void this.#flush();
+      if (!this.#flushing) this.#flushed = this.#flush();
     });
   }
 
@@ -298,7 +300,8 @@ export class EventLog {
       else if (file.endsWith('.del')) deletes.add(file.slice(0, -4));
     }
     for (const [name, segment] of this.#segments) {
-      if (!logs.has(name)) this.#forget(segment);
+      // The listing may predate the segment this process just created.
+      if (!logs.has(name) && segment !== this.#writing?.segment) this.#forget(segment);
     }
     const now = Date.now();
     await Promise.all(
@@ -373,10 +376,10 @@ export class EventLog {
   async #removeIfFinished(segment: Segment, now: number): Promise<void> {
     if (segment === this.#writing?.segment) return;
     if (segment.created + SEGMENT_MAX_AGE_MS + SEGMENT_REMOVE_MARGIN_MS > now) return;
-    for (const key of segment.keys) if (!segment.dead.has(key)) return;
+    if (!allDeleted(segment)) return;
     // Read once more: frames appended since the parse above would otherwise go with the file.
     await this.#readFrames(segment);
-    for (const key of segment.keys) if (!segment.dead.has(key)) return;
+    if (!allDeleted(segment)) return;
     await this.#io.unlink(this.#path(segment.name, 'log'));
     await this.#io.unlink(this.#path(segment.name, 'del'));
     this.#forget(segment);
@@ -391,9 +394,14 @@ export class EventLog {
 
   /** Stops appending (the next append starts a new segment). */
   async close(): Promise<void> {
-    while (this.#flushing) await new Promise((resolve) => setImmediate(resolve));
+    await this.#flushed;
     await this.#retire();
   }
+}
+
+function allDeleted(segment: Segment): boolean {
+  for (const key of segment.keys) if (!segment.dead.has(key)) return false;
+  return true;
 }
 
 function newSegment(name: string, created: number): Segment {

@@ -100,9 +100,10 @@ export class FsEventStore implements EventStore {
   }
 
   async delete(keys: readonly string[]): Promise<void> {
-    for (const key of keys) this.#path(key);
+    // Every key is checked before anything is deleted.
+    const paths = new Map(keys.map((key) => [key, this.#path(key)]));
     const files = await this.#log.delete(keys);
-    await Promise.all(files.map((key) => this.#io.unlink(this.#path(key))));
+    await Promise.all(files.map((key) => this.#io.unlink(paths.get(key)!)));
   }
 
   /** Stops appending to the log's current segment. */
