@@ -177,16 +177,30 @@ describe('kill -9 of the server during chunked pushes (fs)', () => {
     const outcomes: Record<string, number> = {};
     const interrupted: Record<string, number> = {};
 
-    for (let trial = 0; trial < TRIALS; trial++) {
+    // Crash inside every kind of step in turn (commits twice as often: they are short).
+    const kinds: Step['kind'][] = ['patch', 'put', 'post', 'put', 'manifest', 'patch'];
+    // A push may finish before its timer fires. The checks below need crashes inside a PATCH and a
+    // commit, and a resumed upload; when chance gave none, extra trials aim earlier until it does.
+    const missing = (): Step['kind'] | undefined =>
+      !interrupted['patch:interrupted'] || !outcomes.resumed
+        ? 'patch'
+        : !interrupted['put:interrupted']
+          ? 'put'
+          : undefined;
+    const EXTRA = 8;
+    for (let trial = 0; trial < TRIALS + EXTRA; trial++) {
+      const extra = trial >= TRIALS;
+      const kind = extra ? missing() : kinds[trial % kinds.length]!;
+      if (!kind) break;
       const client = new OciClient(server.url);
       const repo = `crash/t${trial % 5}`;
       const image = makeImage({ layers: [LAYER_SIZE] });
-      // Crash inside every kind of step in turn (commits twice as often: they are short).
-      const kinds: Step['kind'][] = ['patch', 'put', 'post', 'put', 'manifest', 'patch'];
-      const kind = kinds[trial % kinds.length]!;
       const candidates = steps.flatMap((s, i) => (s.kind === kind ? [i] : []));
-      const target = candidates[Math.floor(Math.random() * candidates.length)]!;
-      const delay = Math.random() * durations[target]! * 1.2;
+      // Extra trials aim at the longest step of the kind (the layer's), early in it.
+      const target = extra
+        ? candidates.reduce((a, b) => (durations[b]! > durations[a]! ? b : a))
+        : candidates[Math.floor(Math.random() * candidates.length)]!;
+      const delay = Math.random() * durations[target]! * (extra ? 0.5 : 1.2);
       const progress: Progress = {};
       const running = server;
       let timer: NodeJS.Timeout | undefined;
