@@ -91,6 +91,29 @@ describe('group commit of the outbox', () => {
     expect(writers.active).toBe(0);
   });
 
+  it('does not wait for requests that arrived after the write began waiting', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const { store, queued } = countingStore();
+    const writers = new Writers();
+    const outbox = new Outbox(store, writers);
+    const leaveEarly = writers.enter();
+    let written = false;
+    const pending = outbox.append([event('first')]).then(() => {
+      written = true;
+    });
+    await turn();
+    // A request arriving now, still in flight when the earlier one leaves, does not hold the write
+    // (no timer advances here: a write waiting for it would never finish).
+    const leaveLate = writers.enter();
+    leaveEarly();
+    for (let i = 0; i < 5 && !written; i++) await turn();
+    expect(written).toBe(true);
+    await pending;
+    expect(queued).toHaveLength(1);
+    expect(writers.active).toBe(1);
+    leaveLate();
+  });
+
   it('a registry counts its write requests in while they are handled', async () => {
     const { store, queued } = countingStore();
     let release!: () => void;

@@ -135,7 +135,7 @@ export class Outbox {
     this.#writing = true;
     while (this.#next) {
       // Requests still being handled may record events in a moment: let them join this write.
-      if (this.#writers && this.#writers.active > 0) await this.#writers.idle(COMMIT_DELAY_MS);
+      if (this.#writers && this.#writers.active > 0) await this.#writers.settled(COMMIT_DELAY_MS);
       const batch = this.#next;
       this.#next = undefined;
       const entry: OutboxEntry = { key: entryKey(), events: batch.events };

@@ -4,12 +4,14 @@
  * concurrent pushes a write per request would cost more than the requests' own work.
  */
 export class Writers {
-  #active = 0;
-  readonly #idle = new Set<() => void>();
+  #next = 0;
+  /** Sequence numbers of the requests being handled, oldest first (a Set keeps insertion order). */
+  readonly #handling = new Set<number>();
+  readonly #waiting: Array<{ readonly before: number; readonly done: () => void }> = [];
 
   /** How many are being handled. */
   get active(): number {
-    return this.#active;
+    return this.#handling.size;
   }
 
   /**
@@ -17,33 +19,40 @@ export class Writers {
    * its events (a commit waiting for it then includes them).
    */
   enter(): () => void {
-    this.#active++;
-    let left = false;
+    const sequence = this.#next++;
+    this.#handling.add(sequence);
     return () => {
-      if (left) return;
-      left = true;
-      this.#active--;
+      if (!this.#handling.delete(sequence)) return;
       // After the caller's synchronous recording: its events join the batch being gathered.
-      if (this.#active === 0) queueMicrotask(() => this.#release());
+      if (this.#waiting.length > 0) queueMicrotask(() => this.#release());
     };
   }
 
-  /** Resolves once no request is being handled, or after `maxMs`. */
-  idle(maxMs: number): Promise<void> {
-    if (this.#active === 0) return Promise.resolve();
+  /**
+   * Resolves once every request being handled now has left, or after `maxMs`. Requests that
+   * arrive meanwhile do not prolong the wait: under steady load there is always one in flight,
+   * and waiting for a quiet moment would cost every commit the whole `maxMs`.
+   */
+  settled(maxMs: number): Promise<void> {
+    if (this.#handling.size === 0) return Promise.resolve();
     return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.#idle.delete(done);
-        resolve();
+      const waiter = {
+        before: this.#next,
+        done: (): void => {
+          clearTimeout(timer);
+          const index = this.#waiting.indexOf(waiter);
+          if (index >= 0) this.#waiting.splice(index, 1);
+          resolve();
+        },
       };
-      const timer = setTimeout(done, maxMs);
-      this.#idle.add(done);
+      const timer = setTimeout(waiter.done, maxMs);
+      this.#waiting.push(waiter);
     });
   }
 
   #release(): void {
-    if (this.#active > 0) return;
-    for (const done of [...this.#idle]) done();
+    const oldest = this.#handling.values().next();
+    const first = oldest.done ? Number.POSITIVE_INFINITY : oldest.value;
+    for (const waiter of [...this.#waiting]) if (first >= waiter.before) waiter.done();
   }
 }
