@@ -159,6 +159,7 @@ export type {
 } from './stores/types.js';
 export { collectBytes } from './util/bytes.js';
 export { FileBody } from './util/file-body.js';
+export { FreshReads } from './util/fresh-reads.js';
 export { repositoryGlob } from './util/glob.js';
 export { KeyedLock } from './util/keyed-lock.js';
 export { nodeStreamBody } from './util/node-stream.js';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isEventKey } from '@wharf/core';
+import { FreshReads, isEventKey } from '@wharf/core';
 import { decodeFrames, encodeFrame, frameValue } from './event-frames.js';
 import { type Io, isMissing, noop, readExactly, writeAll } from './io.js';
 
@@ -78,8 +78,7 @@ export class EventLog {
   #flushing = false;
   /** The last flush started (close waits for it). */
   #flushed: Promise<void> = Promise.resolve();
-  #refreshing: Promise<void> | undefined;
-  #nextRefresh: Promise<void> | undefined;
+  readonly #refreshes = new FreshReads<void>();
 
   constructor(dir: string, io: Io) {
     this.#dir = dir;
@@ -276,19 +275,9 @@ export class EventLog {
    * they ask.
    */
   refresh(): Promise<void> {
-    if (!this.#refreshing) {
-      this.#refreshing = this.#refresh().finally(() => {
-        this.#refreshing = undefined;
-      });
-      return this.#refreshing;
-    }
-    // The refresh in flight may have listed the folder before the caller's reason to look (a
-    // write another process just finished): share the next one instead.
-    this.#nextRefresh ??= this.#refreshing.catch(noop).then(() => {
-      this.#nextRefresh = undefined;
-      return this.refresh();
-    });
-    return this.#nextRefresh;
+    // A refresh in flight may have listed the folder before the caller's reason to look (a write
+    // another process just finished): FreshReads shares only refreshes that start after the call.
+    return this.#refreshes.read('', () => this.#refresh());
   }
 
   async #refresh(): Promise<void> {

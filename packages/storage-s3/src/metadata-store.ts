@@ -2,6 +2,7 @@ import {
   type BlobLink,
   type ConditionalDelete,
   collectBytes,
+  FreshReads,
   type ListPage,
   type ManifestRecord,
   type MetadataStore,
@@ -9,7 +10,6 @@ import {
   type ReferrerDescriptor,
 } from '@wharf/core';
 import type { FactCache } from './cache/facts.js';
-import { FreshReads } from './cache/fresh-reads.js';
 import { TagCache } from './cache/tags.js';
 import { digestOfRelative, type Keys } from './keys.js';
 import type { ObjectStore } from './objects/types.js';

@@ -1,3 +1,4 @@
+export { type Deferred, deferred, tick } from './async.js';
 export { type FetchLike, OciClient, type PushMode, withAuthorization } from './client.js';
 export { type ConsumedEvent, parseDistributionEnvelope } from './distribution-events.js';
 export {

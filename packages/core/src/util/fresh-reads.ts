@@ -7,12 +7,13 @@ interface Flight<V> {
 }
 
 /**
- * Shares reads of a mutable object (a tag's target) between concurrent callers without ever
- * answering from before a caller asked: a caller shares a read only if that read starts after the
- * caller arrived. The first caller starts a read; callers arriving while it is in flight (it may
- * have started before a write they have seen completed) wait for one more read, started when it
- * settles, which they all share. So each answer is as fresh as a read of the caller's own, and a
- * hot key costs at most about one bucket request per round trip however many clients ask (see
+ * Shares reads of something that changes (a tag's target, a folder's listing) between concurrent
+ * callers without ever answering from before a caller asked: a caller shares a read only if that
+ * read starts after the caller arrived. The first caller starts a read; callers arriving while it
+ * is in flight (it may have started before a write they have seen completed) wait for one more
+ * read, started when it settles, which they all share. So each answer is as fresh as a read of the
+ * caller's own, and a hot key costs at most about one read per round trip however many callers
+ * ask. The S3 store reads tags through it, the fs event log its segments (see
  * `docs/architecture.md`, "S3 read path").
  */
 export class FreshReads<V> {
@@ -26,7 +27,7 @@ export class FreshReads<V> {
     return flight.next;
   }
 
-  /** Keys with a read in flight (for tests). */
+  /** How many keys have a read in flight. */
   get size(): number {
     return this.#flights.size;
   }
