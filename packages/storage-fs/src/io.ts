@@ -3,6 +3,9 @@ import type * as fsp from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { FileBody, nodeStreamBody } from '@wharf/core';
+import { BufferPool, copyRange, emptyStream, noop, readChunks, readWhole, writeStreamTo } from './file-io.js';
+
+export { noop };
 
 /**
  * The `node:fs/promises` functions the store uses. {@link FsStorageOptions.fs} may replace any of
@@ -12,21 +15,6 @@ export type FsOperations = Pick<
   typeof fsp,
   'open' | 'rename' | 'link' | 'unlink' | 'mkdir' | 'rmdir' | 'rm' | 'readdir' | 'stat' | 'utimes'
 >;
-
-/** Reads and writes move at least this many bytes per system call (64 KiB is ~2× slower). */
-export const IO_SIZE = 1 << 20;
-
-/**
- * A large body being written is synced in the background every this many bytes, overlapping the
- * disk's work with receiving the rest (otherwise all of it waits for the final fdatasync).
- */
-const SYNC_AHEAD = 16 * 1024 * 1024;
-
-/** Copy buffers kept for reuse (two per copy in flight). */
-const BUFFERS_KEPT = 8;
-
-/** First read of a small file (links, records, hash states). */
-const SMALL_READ = 8 * 1024;
 
 /** How often a rename is retried when a concurrent prune removed its target directory. */
 const RENAME_ATTEMPTS = 8;
@@ -42,8 +30,6 @@ export function isMissing(error: unknown): boolean {
   const code = errorCode(error);
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
-
-export function noop(): void {}
 
 /** Options of {@link Io.writeAtomic}. */
 export interface WriteOptions {
@@ -109,17 +95,7 @@ export class Io {
     const handle = await this.#openExisting(path);
     if (!handle) return null;
     try {
-      const chunks: Buffer[] = [];
-      let total = 0;
-      for (;;) {
-        const buffer = Buffer.allocUnsafe(total === 0 ? SMALL_READ : IO_SIZE);
-        const { bytesRead } = await handle.read(buffer, 0, buffer.byteLength, total);
-        if (bytesRead === 0) break;
-        chunks.push(buffer.subarray(0, bytesRead));
-        total += bytesRead;
-        if (bytesRead < buffer.byteLength) break;
-      }
-      return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
+      return await readWhole(handle);
     } catch (error) {
       if (errorCode(error) === 'EISDIR') return null;
       throw error;
@@ -396,77 +372,18 @@ export class Io {
     }
   }
 
-  /**
-   * Streams `source` into `handle` from `position`, coalescing chunks into writes of at least
-   * {@link IO_SIZE} bytes. One write is in flight while the next batch is read, and the source is
-   * not read further until that write completes (backpressure). With durability on, what is
-   * written is also synced in the background every {@link SYNC_AHEAD} bytes (the caller still
-   * syncs at the end). Resolves the bytes written.
-   */
-  async writeStream(
+  /** {@link writeStreamTo} `handle`, synced in the background when durability is on. */
+  writeStream(
     handle: FileHandle,
     source: AsyncIterable<Uint8Array>,
     signal?: AbortSignal,
     position = 0,
   ): Promise<number> {
-    let pending: Promise<void> | undefined;
-    let syncing: Promise<void> | undefined;
-    let syncFailure: { readonly error: unknown } | undefined;
-    let batch: Uint8Array[] = [];
-    let batchBytes = 0;
-    let offset = position;
-    let synced = position;
-    const flush = async (): Promise<void> => {
-      if (pending) await pending;
-      // A failed fdatasync fails the write: the next one may succeed although data was lost.
-      if (syncFailure) throw syncFailure.error;
-      // Everything before `offset` is written: start flushing it to disk while more arrives, so
-      // the caller's final fdatasync has little left to do.
-      if (this.sync && !syncing && offset - synced >= SYNC_AHEAD) {
-        synced = offset;
-        syncing = datasyncOf(handle).then(
-          () => {
-            syncing = undefined;
-          },
-          (error: unknown) => {
-            syncing = undefined;
-            syncFailure = { error };
-          },
-        );
-      }
-      const buffers = batch;
-      const at = offset;
-      offset += batchBytes;
-      batch = [];
-      batchBytes = 0;
-      pending = writeAll(handle, buffers, at);
-      // Observed when awaited; until then a failure must not count as unhandled.
-      pending.catch(noop);
-    };
-    try {
-      signal?.throwIfAborted();
-      for await (const chunk of source) {
-        signal?.throwIfAborted();
-        if (chunk.byteLength === 0) continue;
-        batch.push(chunk);
-        batchBytes += chunk.byteLength;
-        if (batchBytes >= IO_SIZE) await flush();
-      }
-      signal?.throwIfAborted();
-      if (batchBytes > 0) await flush();
-      if (pending) await pending;
-      if (syncing) await syncing;
-      if (syncFailure) throw syncFailure.error;
-    } catch (error) {
-      if (pending) await pending.catch(noop);
-      if (syncing) await syncing;
-      throw error;
-    }
-    return offset - position;
+    return writeStreamTo(handle, source, { sync: this.sync, position, ...(signal ? { signal } : {}) });
   }
 
   /**
-   * Streams `length` bytes of a file from `start` in {@link IO_SIZE} reads, reading one buffer
+   * Streams `length` bytes of a file from `start` in `IO_SIZE` (file-io.ts) reads, reading one buffer
    * ahead of the consumer. The file is opened on the first `next()` and closed when the stream
    * ends, fails, or the consumer stops early; `signal` aborts it.
    */
@@ -487,41 +404,19 @@ export class Io {
   }
 
   /** {@link readRange} from a file the caller opened (and closes). */
-  async *readHandle(
+  readHandle(
     handle: FileHandle,
     start: number,
     length: number,
     signal?: AbortSignal,
   ): AsyncGenerator<Buffer> {
-    const end = start + length;
-    let position = start;
-    let inflight: Promise<Buffer> | undefined;
-    const next = (): Promise<Buffer> | undefined => {
-      if (position >= end) return undefined;
-      const size = Math.min(IO_SIZE, end - position);
-      const read = readExactly(handle, size, position);
-      position += size;
-      read.catch(noop);
-      return read;
-    };
-    try {
-      inflight = next();
-      while (inflight) {
-        const buffer = await inflight;
-        signal?.throwIfAborted();
-        inflight = next();
-        yield buffer;
-        signal?.throwIfAborted();
-      }
-    } finally {
-      if (inflight) await inflight.catch(noop);
-    }
+    return readChunks(handle, start, length, signal);
   }
 
   /**
    * Opens a file for streaming `range` (default: all of it), or resolves `null` when it does not
    * exist. The stream reads from the file as it was when opened (a concurrent replace or delete
-   * does not affect it), one {@link IO_SIZE} buffer ahead of the consumer, and closes the file when
+   * does not affect it), one `IO_SIZE` (file-io.ts) buffer ahead of the consumer, and closes the file when
    * it ends, fails, is returned early (even before its first read) or `signal` aborts.
    */
   async openRange(
@@ -558,98 +453,12 @@ export class Io {
     signal?.throwIfAborted();
     if (length <= 0) return;
     const handle = await this.fs.open(source, 'r');
-    // Two reused buffers, the next read overlapping the current write: no fresh memory to fault
-    // in for every megabyte copied.
-    let current = this.#buffer();
-    let spare = this.#buffer();
     try {
-      let size = Math.min(IO_SIZE, length);
-      await readInto(handle, current, size, start);
-      let done = 0;
-      for (;;) {
-        signal?.throwIfAborted();
-        const next = Math.min(IO_SIZE, length - done - size);
-        const [wrote, read] = await Promise.allSettled([
-          writeAll(target, [current.subarray(0, size)], position + done),
-          next > 0 ? readInto(handle, spare, next, start + done + size) : undefined,
-        ]);
-        if (wrote.status === 'rejected') throw wrote.reason;
-        if (read.status === 'rejected') throw read.reason;
-        done += size;
-        if (next === 0) break;
-        [current, spare] = [spare, current];
-        size = next;
-      }
+      await copyRange(this.#pool, { source: handle, start, length }, { target, position }, signal);
     } finally {
-      this.#release(current);
-      this.#release(spare);
       await handle.close();
     }
   }
 
-  readonly #buffers: Buffer[] = [];
-
-  /** An {@link IO_SIZE} buffer, reused across copies. */
-  #buffer(): Buffer {
-    return this.#buffers.pop() ?? Buffer.allocUnsafeSlow(IO_SIZE);
-  }
-
-  #release(buffer: Buffer): void {
-    if (this.#buffers.length < BUFFERS_KEPT) this.#buffers.push(buffer);
-  }
-}
-
-/** Reads exactly `size` bytes at `position` into the start of `buffer`. */
-async function readInto(handle: FileHandle, buffer: Buffer, size: number, position: number): Promise<void> {
-  let filled = 0;
-  while (filled < size) {
-    const { bytesRead } = await handle.read(buffer, filled, size - filled, position + filled);
-    if (bytesRead === 0) throw Object.assign(new Error('file is shorter than expected'), { code: 'EIO' });
-    filled += bytesRead;
-  }
-}
-
-/** fdatasync as a promise (also when a replaced `datasync` throws instead of rejecting). */
-async function datasyncOf(handle: FileHandle): Promise<void> {
-  await handle.datasync();
-}
-
-/** A stream with nothing in it. */
-async function* emptyStream(): AsyncGenerator<Uint8Array> {}
-
-/** writev until every byte is written (a short write is retried and then reports its error). */
-export async function writeAll(handle: FileHandle, buffers: Uint8Array[], position: number): Promise<void> {
-  let remaining = buffers;
-  let at = position;
-  let total = 0;
-  for (const b of remaining) total += b.byteLength;
-  while (total > 0) {
-    const { bytesWritten } = await handle.writev(remaining as NodeJS.ArrayBufferView[], at);
-    if (bytesWritten <= 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' });
-    at += bytesWritten;
-    total -= bytesWritten;
-    if (total > 0) remaining = skip(remaining, bytesWritten);
-  }
-}
-
-/** The buffers after their first `count` bytes. */
-function skip(buffers: Uint8Array[], count: number): Uint8Array[] {
-  let left = count;
-  const out: Uint8Array[] = [];
-  for (const buffer of buffers) {
-    if (left >= buffer.byteLength) {
-      left -= buffer.byteLength;
-      continue;
-    }
-    out.push(left > 0 ? buffer.subarray(left) : buffer);
-    left = 0;
-  }
-  return out;
-}
-
-/** Reads exactly `size` bytes at `position`; a file shorter than that is an error. */
-export async function readExactly(handle: FileHandle, size: number, position: number): Promise<Buffer> {
-  const buffer = Buffer.allocUnsafe(size);
-  await readInto(handle, buffer, size, position);
-  return buffer;
+  readonly #pool = new BufferPool();
 }
