@@ -8,7 +8,8 @@ import {
   type StagedBlob,
   tryParseDigest,
 } from '@wharf/core';
-import { type Io, isMissing, noop } from './io.js';
+import { noop } from './file-io.js';
+import { type Io, isMissing } from './io.js';
 import type { Layout } from './layout.js';
 
 /**

@@ -3,8 +3,8 @@ import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FreshReads, isEventKey } from '@wharf/core';
 import { decodeFrames, encodeFrame, frameValue } from './event-frames.js';
-import { readExactly, writeAll } from './file-io.js';
-import { type Io, isMissing, noop } from './io.js';
+import { noop, readExactly, writeAll } from './file-io.js';
+import { type Io, isMissing } from './io.js';
 
 /**
  * A process appends to one segment for at most this long, then starts another. A segment older

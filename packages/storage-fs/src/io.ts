@@ -5,8 +5,6 @@ import { dirname, join } from 'node:path';
 import { FileBody, nodeStreamBody } from '@wharf/core';
 import { BufferPool, copyRange, emptyStream, noop, readChunks, readWhole, writeStreamTo } from './file-io.js';
 
-export { noop };
-
 /**
  * The `node:fs/promises` functions the store uses. {@link FsStorageOptions.fs} may replace any of
  * them, which is how tests inject faults (disk full, permission denied, descriptor exhaustion).

@@ -8,7 +8,8 @@ import {
   type ListPage,
 } from '@wharf/core';
 import { EventLog } from './event-log.js';
-import { errorCode, Io, isMissing, noop } from './io.js';
+import { noop } from './file-io.js';
+import { errorCode, Io, isMissing } from './io.js';
 
 /** Folders remembered as existing, at most (one per endpoint and kind of record, in practice). */
 const MAX_FOLDERS = 1024;

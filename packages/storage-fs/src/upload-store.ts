@@ -16,7 +16,8 @@ import {
 } from '@wharf/core';
 import type { FsBlobStore } from './blob-store.js';
 import { Cache } from './cache.js';
-import { type Io, isMissing, noop } from './io.js';
+import { noop } from './file-io.js';
+import { type Io, isMissing } from './io.js';
 import { isUploadId, type Layout, uniqueSuffix } from './layout.js';
 import { assembleSession } from './uploads/assemble.js';
 import { reapUploadLeftovers } from './uploads/leftovers.js';
@@ -334,7 +335,7 @@ export class FsUploadStore implements UploadStore {
 
   /** See `reapUploadLeftovers` (uploads/leftovers.ts). */
   reapLeftovers(options: LeftoverOptions): Promise<Leftover[]> {
-    return reapUploadLeftovers(this.#io, this.#layout, options);
+    return reapUploadLeftovers(this.#io, this.#layout, (id, dir) => this.#info(id, dir), options);
   }
 
   /** Drops the in-memory caches (they hold nothing that is not on disk). */

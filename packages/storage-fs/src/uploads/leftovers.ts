@@ -2,24 +2,25 @@ import { join, relative } from 'node:path';
 import type { Leftover, LeftoverOptions } from '@wharf/core';
 import type { Io } from '../io.js';
 import { isUploadId, type Layout } from '../layout.js';
-import { readInfo } from './session-dir.js';
+import type { SessionInfo } from './session-dir.js';
 
 /**
  * Removes what crashed writers left, once untouched since `sessionsBefore`: session directories
  * that are no session (a crash while creating one; unsynced chunks from before a reboot) and
  * everything in the temporary directory (a killed commit's or cancel's session, files being
- * written).
+ * written). `info` is the store's (cached) reading of a session's `info`.
  */
 export async function reapUploadLeftovers(
   io: Io,
   layout: Layout,
+  info: (id: string, dir: string) => Promise<SessionInfo | null>,
   options: LeftoverOptions,
 ): Promise<Leftover[]> {
   const limit = options.sessionsBefore.getTime();
   const candidates: string[] = [];
   for (const id of await io.list(layout.uploadsDir)) {
     const dir = join(layout.uploadsDir, id);
-    if (isUploadId(id) && !(await readInfo(io, dir))) candidates.push(dir);
+    if (isUploadId(id) && !(await info(id, dir))) candidates.push(dir);
   }
   for (const name of await io.list(layout.tmpDir)) candidates.push(join(layout.tmpDir, name));
   const reaped: Leftover[] = [];

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { errorCode, type Io, isMissing, noop } from '../io.js';
+import { noop } from '../file-io.js';
+import { errorCode, type Io, isMissing } from '../io.js';
 import { uniqueSuffix } from '../layout.js';
 import { chunkName, mergedName } from './session-dir.js';
 
