@@ -1,5 +1,5 @@
 import { createMemoryStorage, type EventPutOptions, type EventStore, type RegistryEvent } from '@wharf/core';
-import { randomContent } from '@wharf/test-utils';
+import { randomContent, tick } from '@wharf/test-utils';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Outbox } from '../src/events/outbox.js';
 import { Writers } from '../src/events/writers.js';
@@ -41,8 +41,6 @@ function event(repository: string): RegistryEvent {
   } as RegistryEvent;
 }
 
-const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
 describe('group commit of the outbox', () => {
   it('waits for requests still being handled, then writes their events in one record', async () => {
     const { store, queued } = countingStore();
@@ -52,8 +50,8 @@ describe('group commit of the outbox', () => {
     const leaveB = writers.enter();
     leaveA();
     const first = outbox.append([event('a')]);
-    await turn();
-    await turn();
+    await tick();
+    await tick();
     expect(queued).toHaveLength(0); // b is still being handled
     leaveB();
     const second = outbox.append([event('b')]);
@@ -78,10 +76,10 @@ describe('group commit of the outbox', () => {
     const pending = outbox.append([event('held')]).then(() => {
       written = true;
     });
-    await turn();
+    await tick();
     expect(written).toBe(false);
     vi.advanceTimersByTime(4);
-    await turn();
+    await tick();
     expect(written).toBe(false);
     vi.advanceTimersByTime(1);
     await pending;
@@ -101,12 +99,12 @@ describe('group commit of the outbox', () => {
     const pending = outbox.append([event('first')]).then(() => {
       written = true;
     });
-    await turn();
+    await tick();
     // A request arriving now, still in flight when the earlier one leaves, does not hold the write
     // (no timer advances here: a write waiting for it would never finish).
     const leaveLate = writers.enter();
     leaveEarly();
-    for (let i = 0; i < 5 && !written; i++) await turn();
+    for (let i = 0; i < 5 && !written; i++) await tick();
     expect(written).toBe(true);
     await pending;
     expect(queued).toHaveLength(1);
@@ -144,7 +142,7 @@ describe('group commit of the outbox', () => {
         return response;
       });
       // Until its event is waiting for the held request (which records nothing): the commit's timer.
-      for (let i = 0; i < 1000 && vi.getTimerCount() === 0 && !answered; i++) await turn();
+      for (let i = 0; i < 1000 && vi.getTimerCount() === 0 && !answered; i++) await tick();
       expect(answered).toBe(false);
       expect(vi.getTimerCount()).toBe(1);
       expect(queued).toHaveLength(1);

@@ -1,21 +1,11 @@
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
 import { createFsStorage, type FsOperations, type FsStorage } from '@wharf/storage-fs';
-import { randomContent, sha256 } from '@wharf/test-utils';
+import { deferred, randomContent, sha256, tick } from '@wharf/test-utils';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Io } from '../src/io.js';
 import { listFiles, tempDir, v2 } from './helpers.js';
 
-/** A promise with its resolver exposed. */
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
-}
-
-const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Waits until `condition` holds (file-system calls complete on other threads). */
