@@ -395,20 +395,10 @@ export class Io {
     if (length <= 0) return;
     const handle = await this.fs.open(path, 'r');
     try {
-      yield* this.readHandle(handle, start, length, signal);
+      yield* readChunks(handle, start, length, signal);
     } finally {
       await handle.close();
     }
-  }
-
-  /** {@link readRange} from a file the caller opened (and closes). */
-  readHandle(
-    handle: FileHandle,
-    start: number,
-    length: number,
-    signal?: AbortSignal,
-  ): AsyncGenerator<Buffer> {
-    return readChunks(handle, start, length, signal);
   }
 
   /**

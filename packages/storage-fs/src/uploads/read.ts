@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { ByteWindow } from '@wharf/core';
+import { readChunks } from '../file-io.js';
 import { type Io, isMissing } from '../io.js';
 import { chunkName, mergedName, type Scan, scanSession, unknownUpload } from './session-dir.js';
 
@@ -53,7 +54,7 @@ async function* readChunk(
   const handle = await io.fs.open(join(dir, chunkName(start)), 'r');
   try {
     if (i === 0 || !(await io.exists(join(dir, mergedName(start))))) {
-      yield* io.readHandle(handle, from - start, to - from, signal);
+      yield* readChunks(handle, from - start, to - from, signal);
       return;
     }
   } finally {
