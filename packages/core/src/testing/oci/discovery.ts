@@ -22,8 +22,6 @@ export function defineDiscoverySpecs(kit: SuiteKit): void {
     config,
     data,
     client,
-    configs,
-    manifests,
     specify,
     skipIfDisabled,
     runOnlyIf,
@@ -33,6 +31,7 @@ export function defineDiscoverySpecs(kit: SuiteKit): void {
     deleteManifest,
     deleteBlob,
   } = kit;
+  const { configs, manifests } = data;
   describe.sequential('Content Discovery', () => {
     let numTags = 4;
     let tagList: string[] = [];

@@ -72,8 +72,6 @@ export interface ConformanceSuiteOptions {
 
 /** The suite's shared state and requests, handed to each section. */
 export interface SuiteKit extends ConformanceSuiteOptions {
-  readonly configs: TestData['configs'];
-  readonly manifests: TestData['manifests'];
   /** Defines one spec (Go's `g.Specify`), counted. */
   specify(title: string, fn: Spec): void;
   /** The number of specs defined so far. */
@@ -99,8 +97,6 @@ export function createSuiteKit({ config, data, client }: ConformanceSuiteOptions
     config,
     data,
     client,
-    configs: data.configs,
-    manifests: data.manifests,
     specify: (title, fn) => {
       defined++;
       it(title, fn);

@@ -10,8 +10,6 @@ export function defineManagementSpecs(kit: SuiteKit): void {
     config,
     data,
     client,
-    configs,
-    manifests,
     specify,
     skipIfDisabled,
     runOnlyIf,
@@ -20,6 +18,7 @@ export function defineManagementSpecs(kit: SuiteKit): void {
     deleteManifest,
     deleteBlob,
   } = kit;
+  const { configs, manifests } = data;
   describe.sequential('Content Management', () => {
     const defaultTagName = 'tagtest0';
     let tagToDelete = '';

@@ -8,8 +8,6 @@ export function definePullSpecs(kit: SuiteKit): void {
     config,
     data,
     client,
-    configs,
-    manifests,
     specify,
     skipIfDisabled,
     runOnlyIf,
@@ -19,6 +17,7 @@ export function definePullSpecs(kit: SuiteKit): void {
     deleteManifest,
     deleteBlob,
   } = kit;
+  const { configs, manifests } = data;
   describe.sequential('Pull', () => {
     let tag = '';
 

@@ -21,8 +21,6 @@ export function definePushSpecs(kit: SuiteKit): void {
     config,
     data,
     client,
-    configs,
-    manifests,
     specify,
     skipIfDisabled,
     runOnlyIf,
@@ -31,6 +29,7 @@ export function definePushSpecs(kit: SuiteKit): void {
     deleteManifest,
     deleteBlob,
   } = kit;
+  const { configs, manifests } = data;
   describe.sequential('Push', () => {
     let lastResponse: GoResponse | undefined;
     let prevResponse: GoResponse | undefined;
