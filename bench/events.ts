@@ -4,7 +4,8 @@
  * differs only in `notifications.endpoints`), the endpoint a receiver in another process that
  * reads each delivery, counts its events and answers 200 (`raw/hook-server.ts`). With the
  * endpoint, each write request also records its event in the outbox before answering, and the
- * server delivers meanwhile. CPU is the server process's.
+ * server delivers meanwhile. CPU is the server process's. Both servers run throughout, and the
+ * scenarios run in rounds that measure both variants back to back (see {@link benchEvents}).
  *
  * - `events-push`: one large blob, POST then PUT with the body (MiB/s);
  * - `events-small`: small images (config, one 16 KiB layer, manifest) from 8 clients at once
@@ -21,7 +22,7 @@ import { expectStatus, send } from './lib/http.js';
 import { cpuSeconds, quiesce } from './lib/proc.js';
 import type { Sample } from './lib/scenarios.js';
 import { pushMonolithic, variant } from './lib/scenarios.js';
-import { MiB } from './lib/stats.js';
+import { MiB, median } from './lib/stats.js';
 import { layoutDiscarder, startRaw, startWharf, type Target } from './lib/targets.js';
 
 const CLIENTS = 8;
@@ -86,58 +87,108 @@ export async function pushSmallImages(url: string, count: number, rep: number): 
   await Promise.all(Array.from({ length: CLIENTS }, client));
 }
 
+/** A ratio the issue sets a goal for: the median of the rounds' ratios, endpoint / none. */
+export interface EventsCheck {
+  readonly label: string;
+  readonly ratio: number;
+  readonly goal: number;
+}
+
+/** Rounds of both variants per repetition (each repetition a fresh pair of servers). */
+const ROUNDS_PER_REP = 4;
+
 /**
- * Runs both scenarios on both variants, alternating their order per repetition; resolves samples by
- * scenario and variant (`wharf-fs` without an endpoint, `wharf-fs+endpoint` with one).
+ * Runs both scenarios on both variants: per repetition, a fresh server of each variant runs
+ * {@link ROUNDS_PER_REP} rounds, and within a round the variants alternate which goes first.
+ * Resolves samples by scenario and variant (`wharf-fs` without an endpoint, `wharf-fs+endpoint`
+ * with one), and the checks: for each scenario the median over all rounds of endpoint / none.
+ *
+ * Two kinds of noise are at work here, and each design copes with one. The disk's slow spells
+ * (its flush time varies by several times between samples) hit both samples of a round alike,
+ * taken seconds apart. A server process can also run a whole lifetime faster or slower than its
+ * twin (a third apart, seen in runs of 12 rounds on one pair), so repetitions start fresh pairs.
  */
 export async function benchEvents(
   work: string,
   options: { quick: boolean; reps: number },
-): Promise<Map<string, Map<string, Sample[]>>> {
+): Promise<{ samples: Map<string, Map<string, Sample[]>>; checks: EventsCheck[] }> {
   const hook = await startRaw('hook', 'hook-server.ts', '');
   const big = randomBytes((options.quick ? 64 : 512) * MiB);
-  const images = options.quick ? 60 : 300;
+  const images = options.quick ? 40 : 150;
+  const rounds = options.quick ? 2 : ROUNDS_PER_REP;
   const samples = new Map<string, Map<string, Sample[]>>([
     ['events-push', new Map()],
     ['events-small', new Map()],
   ]);
-  const add = (scenario: string, variantName: string, sample: Sample) => {
-    const byVariant = samples.get(scenario)!;
-    byVariant.set(variantName, [...(byVariant.get(variantName) ?? []), sample]);
-  };
+  const ratios = new Map<string, number[]>([
+    ['events-push', []],
+    ['events-small', []],
+  ]);
+  const variants: Array<{ name: string; endpoint: string | undefined; target?: Target }> = [
+    { name: 'wharf-fs', endpoint: undefined },
+    { name: 'wharf-fs+endpoint', endpoint: `${hook.url}/hook` },
+  ];
   try {
+    let expected = await received(hook);
     for (let rep = 0; rep < options.reps; rep++) {
-      const pair = [
-        ['wharf-fs', undefined],
-        ['wharf-fs+endpoint', `${hook.url}/hook`],
-      ] as const;
-      // Alternate which variant goes first, so drift in the machine's load favours neither.
-      for (const [name, endpoint] of rep % 2 === 0 ? pair : [...pair].reverse()) {
-        const target = await startTarget(name, join(work, `events-${name}-${rep}`), endpoint);
-        try {
+      try {
+        for (const v of variants) {
+          v.target = await startTarget(v.name, join(work, `events-${v.name}-${rep}`), v.endpoint);
           // A fresh process compiles its code paths on first use: warm both variants up alike.
-          const start = await received(hook);
-          await pushSmallImages(target.url, WARM_UP, -1 - rep);
-          const before = start + (endpoint ? WARM_UP * 3 : 0);
-          if (endpoint) await delivered(hook, before);
-          const blob = variant(big, rep);
-          const push = await measure(target, () => pushMonolithic(target.url, 'bench/events-push', blob));
-          add('events-push', name, { value: big.byteLength / MiB / push.seconds, cpu: push.cpu });
-          await target.discard(blob.digest);
-          const small = await measure(target, () => pushSmallImages(target.url, images, rep));
-          const lag = endpoint ? await delivered(hook, before + 1 + images * 3) : 0;
-          add('events-small', name, {
-            value: (images * 3) / small.seconds,
-            cpu: small.cpu,
-            ...(endpoint ? { extra: { lag } } : {}),
-          });
-        } finally {
-          await target.stop();
+          await pushSmallImages(v.target.url, WARM_UP, -1);
+          if (v.endpoint) {
+            expected += WARM_UP * 3;
+            await delivered(hook, expected);
+          }
+        }
+        for (let round = rep * rounds; round < (rep + 1) * rounds; round++) {
+          const values = new Map<string, number>();
+          // Alternate which variant goes first, so drift in the machine's load favours neither.
+          for (const { name, endpoint, target } of round % 2 === 0 ? variants : [...variants].reverse()) {
+            const server = target!;
+            const blob = variant(big, round);
+            const push = await measure(server, () => pushMonolithic(server.url, 'bench/events-push', blob));
+            await server.discard(blob.digest);
+            const pushed = { value: big.byteLength / MiB / push.seconds, cpu: push.cpu };
+            const small = await measure(server, () => pushSmallImages(server.url, images, round));
+            // The endpoint's deliveries finish before the next sample starts, so they never slow it.
+            if (endpoint) expected += 1 + images * 3;
+            const lag = endpoint ? await delivered(hook, expected) : 0;
+            const smalls = {
+              value: (images * 3) / small.seconds,
+              cpu: small.cpu,
+              ...(endpoint ? { extra: { lag } } : {}),
+            };
+            for (const [scenario, sample] of [
+              ['events-push', pushed],
+              ['events-small', smalls],
+            ] as const) {
+              const byVariant = samples.get(scenario)!;
+              byVariant.set(name, [...(byVariant.get(name) ?? []), sample]);
+              values.set(`${scenario} ${name}`, sample.value);
+            }
+          }
+          for (const [scenario, list] of ratios)
+            list.push(values.get(`${scenario} wharf-fs+endpoint`)! / values.get(`${scenario} wharf-fs`)!);
+        }
+      } finally {
+        for (const v of variants) {
+          await v.target?.stop();
+          v.target = undefined;
         }
       }
     }
   } finally {
     await hook.stop();
   }
-  return samples;
+  const labels: Record<string, string> = {
+    'events-push': 'wharf-fs: push with an event endpoint / without',
+    'events-small': 'wharf-fs: small pushes with an event endpoint / without',
+  };
+  const checks = [...ratios].map(([scenario, list]) => ({
+    label: `${labels[scenario]!} (median of ${list.length} rounds)`,
+    ratio: median(list),
+    goal: 0.95,
+  }));
+  return { samples, checks };
 }

@@ -39,7 +39,7 @@ import {
   type Target,
   WORK,
 } from './lib/targets.js';
-import { benchProxy, type ProxyCheck } from './proxy.js';
+import { benchProxy } from './proxy.js';
 
 const args = new Map(
   process.argv.slice(2).map((arg) => {
@@ -66,7 +66,8 @@ interface Result {
   readonly samples: number[];
 }
 const results = new Map<string, Map<string, Result>>();
-const proxyChecks: ProxyCheck[] = [];
+/** Ratios that scenario modules compute themselves (`events.ts`, `proxy.ts`). */
+const extraChecks: Check[] = [];
 
 function record(scenario: string, target: string, unit: Unit, samples: Sample[]): void {
   const extraKeys = new Set(samples.flatMap((s) => Object.keys(s.extra ?? {})));
@@ -252,13 +253,15 @@ async function main(): Promise<void> {
 
     // 7. Push throughput with one event endpoint against the same without (bench/events.ts).
     if (wanted('events')) {
-      for (const [scenario, byVariant] of await benchEvents(WORK, { quick, reps }))
+      const events = await benchEvents(WORK, { quick, reps });
+      for (const [scenario, byVariant] of events.samples)
         for (const [name, list] of byVariant)
           record(scenario, name, scenario === 'events-push' ? 'MiB/s' : 'req/s', list);
+      extraChecks.push(...events.checks);
     }
 
     // 8. Pulls through the pull-through cache, cold and warm, against its upstream (bench/proxy.ts).
-    if (wanted('proxy')) proxyChecks.push(...(await benchProxy({ size: BIG, reps, record })));
+    if (wanted('proxy')) extraChecks.push(...(await benchProxy({ size: BIG, reps, record })));
   } finally {
     for (const target of stoppers) await target.stop();
     await buckets?.removeAll();
@@ -340,18 +343,6 @@ function checks(names: string[]): Check[] {
     add(`GET manifest / ${peer}`, get('manifest', wharf), get('manifest', peer), goals.manifest);
     add(`small blobs / ${peer}`, get('small', wharf), get('small', peer), goals.small);
     add(`same blob / ${peer}`, get('same-blob', wharf), get('same-blob', peer), goals.same);
-    add(
-      'push with an event endpoint / without',
-      get('events-push', `${wharf}+endpoint`),
-      get('events-push', wharf),
-      0.95,
-    );
-    add(
-      'small pushes with an event endpoint / without',
-      get('events-small', `${wharf}+endpoint`),
-      get('events-small', wharf),
-      0.95,
-    );
     const rss = get('rss', wharf);
     if (rss !== undefined)
       out.push({
@@ -361,7 +352,7 @@ function checks(names: string[]): Check[] {
         lowerIsBetter: true,
       });
   }
-  return [...out, ...proxyChecks];
+  return [...out, ...extraChecks];
 }
 
 async function report(names: string[], raw: string[]): Promise<void> {

@@ -40,6 +40,14 @@ interface Segment {
   readonly keys: Set<string>;
   /** Keys deleted (its tombstone file), including keys whose frame was not parsed yet. */
   readonly dead: Set<string>;
+  /** How many of `keys` are not in `dead`. */
+  live: number;
+  /**
+   * Whether every frame it will ever hold is parsed: this process wrote it and stopped appending
+   * cleanly, or it was read after the time when no append can reach it any more. Refreshes then
+   * skip reading it.
+   */
+  settled: boolean;
 }
 
 /** The segment this process appends to. */
@@ -136,8 +144,9 @@ export class EventLog {
       }
     } catch (error) {
       // A part of the batch may be on disk: frames after it would be unreadable (readers stop at
-      // an incomplete frame), so this segment takes no more.
-      await this.#retire();
+      // an incomplete frame), so this segment takes no more. Whole frames of the batch may be
+      // there too, so refreshes keep reading it, as other processes do.
+      await this.#retire(false);
       throw error;
     }
     let at = start;
@@ -159,7 +168,7 @@ export class EventLog {
     ) {
       return writing;
     }
-    await this.#retire();
+    await this.#retire(true);
     const created = Date.now();
     const name = `${String(created).padStart(13, '0')}-${randomBytes(5).toString('hex')}`;
     let handle: FileHandle;
@@ -176,10 +185,14 @@ export class EventLog {
     return this.#writing;
   }
 
-  /** Stops appending to the current segment. */
-  async #retire(): Promise<void> {
+  /**
+   * Stops appending to the current segment. `clean`: every frame in it is indexed (no write
+   * failed), so it need never be read.
+   */
+  async #retire(clean: boolean): Promise<void> {
     const writing = this.#writing;
     this.#writing = undefined;
+    if (writing && clean) writing.segment.settled = true;
     await writing?.handle.close().catch(noop);
   }
 
@@ -188,7 +201,7 @@ export class EventLog {
   }
 
   #index(segment: Segment, key: string, offset: number, length: number): void {
-    segment.keys.add(key);
+    addKey(segment, key);
     if (!segment.dead.has(key)) this.#frames.set(key, { segment, offset, length });
   }
 
@@ -262,7 +275,7 @@ export class EventLog {
           await handle.close();
         }
         for (const key of deleted) {
-          segment.dead.add(key);
+          addDead(segment, key);
           this.#frames.delete(key);
         }
       }),
@@ -303,8 +316,10 @@ export class EventLog {
           segment = newSegment(name, created);
           this.#segments.set(name, segment);
         }
-        if (segment !== this.#writing?.segment) await this.#readFrames(segment);
-        if (deletes.has(name)) await this.#readDeletes(segment);
+        if (segment !== this.#writing?.segment && !segment.settled) await this.#readFrames(segment);
+        // Tombstones matter only for live records; those of a segment without any are read once
+        // it has some (or once it is removed, which does not need them).
+        if (deletes.has(name) && segment.live > 0) await this.#readDeletes(segment);
         await this.#removeIfFinished(segment, now);
       }),
     );
@@ -319,7 +334,11 @@ export class EventLog {
   /** Parses the frames appended to another process's segment since the last look. */
   async #readFrames(segment: Segment): Promise<void> {
     const start = segment.parsed;
+    // Appends reach a segment until its end of life plus the margin at the latest: what a read
+    // begun after that finds is all it will ever hold.
+    const final = Date.now() >= segment.created + SEGMENT_MAX_AGE_MS + SEGMENT_REMOVE_MARGIN_MS;
     const bytes = await this.#readFrom(this.#path(segment.name, 'log'), start);
+    if (final) segment.settled = true;
     if (!bytes) return;
     const { frames, consumed } = decodeFrames(bytes);
     for (const { key, offset, length } of frames) {
@@ -338,7 +357,7 @@ export class EventLog {
     if (complete === 0) return;
     for (const key of bytes.subarray(0, complete).toString('utf8').split('\n')) {
       if (key === '') continue;
-      segment.dead.add(key);
+      addDead(segment, key);
       if (this.#frames.get(key)?.segment === segment) this.#frames.delete(key);
     }
     segment.deletesRead = Math.max(segment.deletesRead, start + complete);
@@ -385,17 +404,37 @@ export class EventLog {
   /** Stops appending (the next append starts a new segment). */
   async close(): Promise<void> {
     await this.#flushed;
-    await this.#retire();
+    await this.#retire(true);
   }
 }
 
 function allDeleted(segment: Segment): boolean {
-  for (const key of segment.keys) if (!segment.dead.has(key)) return false;
-  return true;
+  return segment.live === 0;
+}
+
+function addKey(segment: Segment, key: string): void {
+  if (segment.keys.has(key)) return;
+  segment.keys.add(key);
+  if (!segment.dead.has(key)) segment.live++;
+}
+
+function addDead(segment: Segment, key: string): void {
+  if (segment.dead.has(key)) return;
+  segment.dead.add(key);
+  if (segment.keys.has(key)) segment.live--;
 }
 
 function newSegment(name: string, created: number): Segment {
-  return { name, created, parsed: 0, deletesRead: 0, keys: new Set(), dead: new Set() };
+  return {
+    name,
+    created,
+    parsed: 0,
+    deletesRead: 0,
+    keys: new Set(),
+    dead: new Set(),
+    live: 0,
+    settled: false,
+  };
 }
 
 /** The creation time in a segment's name, or `undefined` for a file that is no segment. */

@@ -29,6 +29,22 @@ async function logFiles(dir: string): Promise<string[]> {
   return listFiles(join(v2(dir), '_wharf', 'events-log'));
 }
 
+/**
+ * Records queue/0001 and queue/0002 in a segment of a closed instance, renamed as if written two
+ * minutes ago: past its end of life and the margin for appends still on their way. Its name.
+ */
+async function oldSegment(dir: string): Promise<string> {
+  const a = await open(dir);
+  await a.events.put('queue/0001', bytes('one'), { unique: true });
+  await a.events.put('queue/0002', bytes('two'), { unique: true });
+  await a.close();
+  const logDir = join(v2(dir), '_wharf', 'events-log');
+  const [segment] = await fsp.readdir(logDir);
+  const old = `${String(Date.now() - 120_000).padStart(13, '0')}-0123456789`;
+  await fsp.rename(join(logDir, segment!), join(logDir, `${old}.log`));
+  return old;
+}
+
 /** Counts fdatasync calls on the log's segments; `failWrite` makes the next segment write fail after writing. */
 function countingFs(): { fs: Partial<FsOperations>; datasyncs: () => number; failNextWrite: () => void } {
   let datasyncs = 0;
@@ -139,15 +155,7 @@ describe('the fs event log (records written with unique)', () => {
 
   it('removes a segment once every record in it is deleted and it stopped growing long ago', async () => {
     const dir = await root();
-    const a = await open(dir);
-    await a.events.put('queue/0001', bytes('one'), { unique: true });
-    await a.events.put('queue/0002', bytes('two'), { unique: true });
-    await a.close();
-    const logDir = join(v2(dir), '_wharf', 'events-log');
-    const [segment] = await fsp.readdir(logDir);
-    // As if written two minutes ago.
-    const old = `${String(Date.now() - 120_000).padStart(13, '0')}-0123456789`;
-    await fsp.rename(join(logDir, segment!), join(logDir, `${old}.log`));
+    const old = await oldSegment(dir);
 
     const b = await open(dir);
     await b.events.put('queue/0003', bytes('three'), { unique: true });
@@ -163,5 +171,44 @@ describe('the fs event log (records written with unique)', () => {
     expect(left.filter((f) => f.endsWith('.log'))).toHaveLength(1);
     await b.events.put('queue/0004', bytes('four'), { unique: true });
     expect(text(await (await open(dir)).events.get('queue/0004'))).toBe('four');
+  });
+  it('stops reading a segment no append can reach any more, and its tombstones once it has no live record', async () => {
+    const dir = await root();
+    const logDir = join(v2(dir), '_wharf', 'events-log');
+    const old = await oldSegment(dir);
+    const c = await open(dir);
+    await c.events.put('queue/0003', bytes('three'), { unique: true });
+    await c.close();
+
+    const reads = new Map<string, number>();
+    const b = await open(dir, {
+      async open(path, flags, mode) {
+        const name = String(path).slice(logDir.length + 1);
+        if (String(path).startsWith(logDir) && flags === 'r') reads.set(name, (reads.get(name) ?? 0) + 1);
+        return fsp.open(path, flags, mode);
+      },
+    });
+    const young = (await fsp.readdir(logDir)).find((f) => f.endsWith('.log') && !f.startsWith(old))!;
+    const base = young.slice(0, -'.log'.length);
+    expect(await b.events.list('queue')).toEqual(['0001', '0002', '0003']);
+    for (let i = 0; i < 3; i++) expect(await b.events.list('queue')).toEqual(['0001', '0002', '0003']);
+    expect(reads.get(`${old}.log`)).toBe(1);
+    // A young segment of another process may still grow: each refresh looks.
+    expect(reads.get(`${base}.log`)).toBe(4);
+
+    await c.events.delete(['queue/0003']);
+    expect(await b.events.list('queue')).toEqual(['0001', '0002']);
+    expect(reads.get(`${base}.del`)).toBe(1);
+    for (let i = 0; i < 3; i++) expect(await b.events.list('queue')).toEqual(['0001', '0002']);
+    expect(reads.get(`${base}.del`)).toBe(1);
+    // Records appended to it later are read with the tombstones written meanwhile.
+    await fsp.appendFile(join(logDir, `${base}.del`), 'queue/0004\n');
+    const d = await open(dir);
+    await d.events.put('queue/0005', bytes('five'), { unique: true });
+    expect(await b.events.list('queue')).toEqual(['0001', '0002', '0005']);
+    expect(text(await b.events.get('queue/0001'))).toBe('one');
+    await b.events.delete(['queue/0001']);
+    expect(await (await open(dir)).events.list('queue')).toEqual(['0002', '0005']);
+    expect(await b.events.list('queue')).toEqual(['0002', '0005']);
   });
 });
