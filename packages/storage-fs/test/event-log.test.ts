@@ -176,9 +176,9 @@ describe('the fs event log (records written with unique)', () => {
     const dir = await root();
     const logDir = join(v2(dir), '_wharf', 'events-log');
     const old = await oldSegment(dir);
+    // Stays open: its segment is young, and it appends to it again below.
     const c = await open(dir);
     await c.events.put('queue/0003', bytes('three'), { unique: true });
-    await c.close();
 
     const reads = new Map<string, number>();
     const b = await open(dir, {
@@ -201,11 +201,13 @@ describe('the fs event log (records written with unique)', () => {
     expect(reads.get(`${base}.del`)).toBe(1);
     for (let i = 0; i < 3; i++) expect(await b.events.list('queue')).toEqual(['0001', '0002']);
     expect(reads.get(`${base}.del`)).toBe(1);
-    // Records appended to it later are read with the tombstones written meanwhile.
-    await fsp.appendFile(join(logDir, `${base}.del`), 'queue/0004\n');
-    const d = await open(dir);
-    await d.events.put('queue/0005', bytes('five'), { unique: true });
+    // Records appended to the segment later are read with the tombstones written meanwhile:
+    // 0004 was deleted before b looks again, and only its tombstone tells b so.
+    await c.events.put('queue/0004', bytes('four'), { unique: true });
+    await c.events.delete(['queue/0004']);
+    await c.events.put('queue/0005', bytes('five'), { unique: true });
     expect(await b.events.list('queue')).toEqual(['0001', '0002', '0005']);
+    expect(reads.get(`${base}.del`)).toBe(2);
     expect(text(await b.events.get('queue/0001'))).toBe('one');
     await b.events.delete(['queue/0001']);
     expect(await (await open(dir)).events.list('queue')).toEqual(['0002', '0005']);
