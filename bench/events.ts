@@ -22,7 +22,7 @@ import { expectStatus, send } from './lib/http.js';
 import { cpuSeconds, quiesce } from './lib/proc.js';
 import type { Sample } from './lib/scenarios.js';
 import { pushMonolithic, variant } from './lib/scenarios.js';
-import { MiB, median } from './lib/stats.js';
+import { type GoalCheck, MiB, median } from './lib/stats.js';
 import { layoutDiscarder, startRaw, startWharf, type Target } from './lib/targets.js';
 
 const CLIENTS = 8;
@@ -87,13 +87,6 @@ export async function pushSmallImages(url: string, count: number, rep: number): 
   await Promise.all(Array.from({ length: CLIENTS }, client));
 }
 
-/** A ratio the issue sets a goal for: the median of the rounds' ratios, endpoint / none. */
-export interface EventsCheck {
-  readonly label: string;
-  readonly ratio: number;
-  readonly goal: number;
-}
-
 /** Rounds of both variants per repetition (each repetition a fresh pair of servers). */
 const ROUNDS_PER_REP = 4;
 
@@ -111,7 +104,7 @@ const ROUNDS_PER_REP = 4;
 export async function benchEvents(
   work: string,
   options: { quick: boolean; reps: number },
-): Promise<{ samples: Map<string, Map<string, Sample[]>>; checks: EventsCheck[] }> {
+): Promise<{ samples: Map<string, Map<string, Sample[]>>; checks: GoalCheck[] }> {
   const hook = await startRaw('hook', 'hook-server.ts', '');
   const big = randomBytes((options.quick ? 64 : 512) * MiB);
   const images = options.quick ? 40 : 150;

@@ -11,18 +11,11 @@ import { join } from 'node:path';
 import { download } from './lib/http.js';
 import { cpuSeconds, quiesce } from './lib/proc.js';
 import { pushMonolithic, type Sample, variant } from './lib/scenarios.js';
-import { MiB } from './lib/stats.js';
+import { type GoalCheck, MiB } from './lib/stats.js';
 import { hasDistribution, startDistributionFs, startWharf, WORK } from './lib/targets.js';
 
 /** Where the results go: `record(scenario, target, unit, samples)` of `run.ts`. */
 export type Recorder = (scenario: string, target: string, unit: 'MiB/s', samples: Sample[]) => void;
-
-/** A ratio the issue sets a goal for. */
-export interface ProxyCheck {
-  readonly label: string;
-  readonly ratio: number;
-  readonly goal: number;
-}
 
 /** One timed pull; the server processes' CPU seconds over it. */
 async function timedPull(url: string, digest: string, pids: readonly number[]): Promise<Sample> {
@@ -41,7 +34,7 @@ export async function benchProxy(options: {
   readonly size: number;
   readonly reps: number;
   readonly record: Recorder;
-}): Promise<ProxyCheck[]> {
+}): Promise<GoalCheck[]> {
   if (!hasDistribution()) {
     console.log('  (proxy: docker-registry is not installed)');
     return [];

@@ -28,7 +28,7 @@ import {
   seedImage,
   variant,
 } from './lib/scenarios.js';
-import { MiB, median } from './lib/stats.js';
+import { type GoalCheck, MiB, median } from './lib/stats.js';
 import {
   hasDistribution,
   ROOT,
@@ -67,7 +67,7 @@ interface Result {
 }
 const results = new Map<string, Map<string, Result>>();
 /** Ratios that scenario modules compute themselves (`events.ts`, `proxy.ts`). */
-const extraChecks: Check[] = [];
+const extraChecks: GoalCheck[] = [];
 
 function record(scenario: string, target: string, unit: Unit, samples: Sample[]): void {
   const extraKeys = new Set(samples.flatMap((s) => Object.keys(s.extra ?? {})));
@@ -278,14 +278,6 @@ async function main(): Promise<void> {
   await send('http://127.0.0.1:1', 'GET', '/').catch(() => {}); // release keep-alive agent state
 }
 
-/** A ratio the issue sets a goal for. */
-interface Check {
-  readonly label: string;
-  readonly ratio: number;
-  readonly goal: number;
-  readonly lowerIsBetter?: boolean;
-}
-
 /** What each wharf target is compared with, and the goals (from the benchmark issues). */
 const PEERS: Record<string, { peer: string; rawPut: string; rawGet: string; goals: Record<string, number> }> =
   {
@@ -324,9 +316,9 @@ const PEERS: Record<string, { peer: string; rawPut: string; rawGet: string; goal
   };
 
 /** Ratios the issues set goals for, per wharf target (memory storage is compared like fs). */
-function checks(names: string[]): Check[] {
+function checks(names: string[]): GoalCheck[] {
   const get = (scenario: string, target: string) => results.get(scenario)?.get(target)?.value;
-  const out: Check[] = [];
+  const out: GoalCheck[] = [];
   for (const wharf of names.filter((n) => n.startsWith('wharf'))) {
     const { peer, rawPut, rawGet, goals } = PEERS[wharf === 'wharf-s3' ? 's3' : 'fs']!;
     const add = (label: string, a: number | undefined, b: number | undefined, goal: number | undefined) => {

@@ -13,3 +13,12 @@ export function percentile(values: readonly number[], p: number): number {
 }
 
 export const MiB = 1024 * 1024;
+
+/** A measured ratio and the goal an issue sets for it. */
+export interface GoalCheck {
+  readonly label: string;
+  readonly ratio: number;
+  readonly goal: number;
+  /** The goal is an upper bound (RSS growth), not a lower one. */
+  readonly lowerIsBetter?: boolean;
+}
