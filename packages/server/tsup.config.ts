@@ -3,8 +3,10 @@ import { defineConfig } from 'tsup';
 /**
  * One ESM bundle with the workspace packages compiled in from their sources, so the server starts
  * without building (or type-declaring) the libraries first; third-party dependencies stay
- * external. `WHARF_BUNDLE_ALL=1` also inlines those: a self-contained directory for a container image
- * (`WHARF_BUNDLE_OUT` names it).
+ * external. tsup keeps external only what package.json lists, so every third-party module the
+ * bundled packages load must be listed there (test/bundle.test.ts checks). `WHARF_BUNDLE_ALL=1`
+ * also inlines those: a self-contained directory for a container image (`WHARF_BUNDLE_OUT` names
+ * it).
  */
 export default defineConfig({
   entry: { cli: 'src/cli.ts' },
