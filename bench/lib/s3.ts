@@ -1,8 +1,10 @@
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { CreateBucketCommand, DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, DeleteObjectCommand, PutObjectAclCommand } from '@aws-sdk/client-s3';
 import { createS3Storage } from '@wharf/storage-s3';
 import { s3Env } from '@wharf/test-utils';
 import { removeBucket as remove, s3Client } from '@wharf/test-utils/s3';
+import type { Target } from './targets.js';
 
 /** The S3 server the benchmark's S3 targets use (from the `S3_*` environment), or `undefined`. */
 export function s3Endpoint(): ReturnType<typeof s3Env> {
@@ -48,6 +50,23 @@ export class BenchBuckets {
       const Key = `raw/${digest.slice(digest.indexOf(':') + 1)}`;
       await this.#client.send(new DeleteObjectCommand({ Bucket: bucket, Key }));
     };
+  }
+
+  /**
+   * The `bucket-get` ceiling: the benchmark's client reading `raw/<hex>` of `bucket` straight from
+   * the S3 server (made readable without credentials), no registry in between. Its CPU is the S3
+   * server's (the process listening on the endpoint's port, found with `ss`).
+   */
+  async bucketTarget(bucket: string, digest: string): Promise<{ target: Target; path: string }> {
+    const Key = `raw/${digest.slice(digest.indexOf(':') + 1)}`;
+    await this.#client.send(new PutObjectAclCommand({ Bucket: bucket, Key, ACL: 'public-read' }));
+    const url = endpoint().endpoint;
+    const port = new URL(url).port || (url.startsWith('https:') ? '443' : '80');
+    const listing = spawnSync('ss', ['-Hltnp', `sport = :${port}`], { encoding: 'utf8' }).stdout ?? '';
+    const pid = Number(/pid=(\d+)/.exec(listing)?.[1]);
+    if (!pid) throw new Error(`no process found listening on port ${port} (ss -ltnp)`);
+    const none = async (): Promise<void> => {};
+    return { target: { name: 'bucket-get', url, pid, discard: none, stop: none }, path: `/${bucket}/${Key}` };
   }
 
   /** Removes every bucket created here, with all objects and multipart uploads in it. */
