@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { hashPassword } from '@wharf/auth';
-import { REPO_ROOT, type ServerProcess, s3Env, sha256, startServer } from '@wharf/test-utils';
-import { removeBucket, s3Client } from '@wharf/test-utils/s3';
+import { REPO_ROOT, type ServerProcess, s3Env, sha256 } from '@wharf/test-utils';
+import { createBucket, removeBucket } from '@wharf/test-utils/s3';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type TempDir, tempDir } from './helpers.js';
+import { serveConfig, type TempDir, tempDir } from './helpers.js';
 
 /*
  * The built `wharf` command (`dist/`, what npm installs), where every other server test runs the
@@ -26,12 +25,7 @@ beforeAll(() => {
 
 /** Starts the built command with a configuration file and nothing from the shell's variables. */
 function serveBundle(config: string): Promise<ServerProcess> {
-  const cleared = Object.fromEntries(
-    Object.keys(process.env)
-      .filter((name) => /^(REGISTRY_|WHARF_|S3_)/.test(name) || name === 'HOST' || name === 'PORT')
-      .map((name) => [name, undefined]),
-  );
-  return startServer({ main: BUNDLE, args: ['serve', config], env: cleared });
+  return serveConfig(config, {}, [], BUNDLE);
 }
 
 /** Pushes a blob in one POST; resolves its digest. */
@@ -109,10 +103,7 @@ describe('the built wharf command', () => {
     'redirects blob GETs to the bucket with a distribution config (redirects on by default)',
     async () => {
       const env = s3!;
-      const bucket = `wharf-bundle-${randomBytes(4).toString('hex')}`;
-      const client = s3Client(env);
-      await client.send(new CreateBucketCommand({ Bucket: bucket }));
-      client.destroy();
+      const bucket = await createBucket(env, 'wharf-bundle');
       try {
         const config = await work.file(
           'config.yml',

@@ -2,7 +2,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { hashPassword } from '@wharf/auth';
 import {
   hasTool,
@@ -16,7 +15,7 @@ import {
   withAuthorization,
   writeOciLayout,
 } from '@wharf/test-utils';
-import { removeBucket, s3Client } from '@wharf/test-utils/s3';
+import { createBucket, removeBucket } from '@wharf/test-utils/s3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { freePort, serveConfig } from './helpers.js';
 
@@ -79,10 +78,7 @@ const STORAGES = [
     available: () => s3Env() !== undefined,
     prepare: async () => {
       const env = s3Env()!;
-      const bucket = `wharf-distribution-${randomBytes(4).toString('hex')}`;
-      const client = s3Client(env);
-      await client.send(new CreateBucketCommand({ Bucket: bucket }));
-      client.destroy();
+      const bucket = await createBucket(env, 'wharf-distribution');
       return {
         yaml: [
           '  s3:',

@@ -71,16 +71,21 @@ export async function tempDir(prefix = 'wharf-server-'): Promise<TempDir> {
   };
 }
 
-/** Starts `wharf serve <config>` with a configuration file (and nothing from the shell's variables). */
+/**
+ * Starts `wharf serve <config>` with a configuration file (and nothing from the shell's variables);
+ * `main`: the command's entry point, the sources by default.
+ */
 export function serveConfig(
   config: string,
   env: Record<string, string | undefined> = {},
   args: readonly string[] = [],
+  main?: string,
 ): Promise<ServerProcess> {
   // Not even the helper's own HOST and PORT: the file says where to listen.
   return startServer({
     args: ['serve', config, ...args],
     env: { ...CLEARED, HOST: undefined, PORT: undefined, ...env },
+    ...(main === undefined ? {} : { main }),
   });
 }
 

@@ -1,5 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import {
   AbortMultipartUploadCommand,
+  CreateBucketCommand,
   DeleteBucketCommand,
   DeleteObjectsCommand,
   ListMultipartUploadsCommand,
@@ -21,6 +23,18 @@ export function s3Client(env: S3Endpoint): S3Client {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
+}
+
+/** Creates a bucket named `<prefix>-<8 random hex digits>`; resolves its name. */
+export async function createBucket(env: S3Endpoint, prefix: string): Promise<string> {
+  const bucket = `${prefix}-${randomBytes(4).toString('hex')}`;
+  const client = s3Client(env);
+  try {
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  } finally {
+    client.destroy();
+  }
+  return bucket;
 }
 
 /**
