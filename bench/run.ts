@@ -290,7 +290,7 @@ async function main(): Promise<void> {
     [
       ...registries.map((t) => t.name),
       ...(results.has('events-push') ? ['wharf-fs+endpoint'] : []),
-      ...(results.has('proxy-cold') ? ['wharf-proxy'] : []),
+      ...(results.has('proxy-cold') ? ['wharf-proxy', 'proxy-pass'] : []),
     ],
     [...new Set([...baselines.put, ...baselines.get, ...ceilings])].map((t) => t.name),
   );
