@@ -122,7 +122,7 @@ async function handleRequest(ctx: RegistryContext, incoming: RegistryRequest): P
     }
     return errorRes;
   };
-  const handled = ctx.recorder.enter(request.method);
+  const handled = ctx.recorder.enter(request);
   try {
     response = await dispatch(ctx.forRequest(request, scope), request);
   } catch (thrown) {

@@ -3,7 +3,7 @@ import { randomContent, tick } from '@wharf/test-utils';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Outbox } from '../src/events/outbox.js';
 import { Writers } from '../src/events/writers.js';
-import { setup } from './helpers.js';
+import { rawRequest, setup } from './helpers.js';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -154,6 +154,63 @@ describe('group commit of the outbox', () => {
     } finally {
       release();
       vi.useRealTimers();
+      await registry.close();
+    }
+  });
+
+  it('a registry does not wait for requests streaming a body over 1 MiB or of unknown length', async () => {
+    const { store } = countingStore();
+    const { registry, client } = setup({
+      storage: { ...createMemoryStorage(), events: store },
+      events: { endpoints: [{ name: 'none', url: 'http://127.0.0.1:9/' }], autoStart: false },
+    });
+    const blob = randomContent(64);
+    const push = (repository: string) =>
+      client.request('POST', `/v2/${repository}/blobs/uploads/?digest=${blob.digest}`, {
+        body: blob.bytes,
+      });
+    /** Whether a push answers while a PATCH with `headers` is still streaming its body. */
+    const answersDuringPatch = async (headers: Record<string, string>): Promise<boolean> => {
+      const started = await client.request('POST', '/v2/streaming/blobs/uploads/');
+      const location = new URL(started.headers.get('location')!, 'http://registry.local');
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const chunk = new Uint8Array(16);
+      const request = rawRequest('PATCH', `${location.pathname}${location.search}`, headers, []);
+      const patch = registry.handle({
+        ...request,
+        body: (async function* () {
+          yield chunk;
+          await held;
+        })(),
+      });
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      try {
+        let answered = false;
+        const fast = push('fast').then((response) => {
+          answered = true;
+          return response;
+        });
+        for (let i = 0; i < 1000 && vi.getTimerCount() === 0 && !answered; i++) await tick();
+        const waited = !answered;
+        vi.advanceTimersByTime(5);
+        expect((await fast).status).toBe(201);
+        return !waited;
+      } finally {
+        vi.useRealTimers();
+        release();
+        await patch;
+      }
+    };
+    try {
+      expect((await push('warm')).status).toBe(201);
+      expect(await answersDuringPatch({})).toBe(true);
+      expect(await answersDuringPatch({ 'Content-Length': String(8 * 1024 * 1024) })).toBe(true);
+      // A short body is counted in: the push's commit waits for it (the 5 ms timer).
+      expect(await answersDuringPatch({ 'Content-Length': '16' })).toBe(false);
+    } finally {
       await registry.close();
     }
   });

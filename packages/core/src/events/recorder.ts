@@ -26,6 +26,19 @@ export interface RecorderSettings {
   readonly clock: Clock;
 }
 
+/**
+ * The largest declared body of a request that group commits wait for. A request streaming more (or
+ * a body of unknown length, such as a chunked PATCH) takes far longer than a commit's wait
+ * (docs/architecture.md, "Events"): every commit made while it streams would wait the whole delay
+ * for it, and its events join a later commit anyway.
+ */
+const SHORT_BODY_BYTES = 1024 * 1024;
+
+function isShortBody(contentLength: string | null | undefined): boolean {
+  if (contentLength == null || !/^\d{1,16}$/.test(contentLength)) return false;
+  return Number(contentLength) <= SHORT_BODY_BYTES;
+}
+
 /** Attaches context to events and hands them to the outbox and the in-process subscriber. */
 export class EventRecorder {
   readonly #settings: RecorderSettings;
@@ -39,12 +52,15 @@ export class EventRecorder {
 
   /**
    * Counts a request in while it is handled when it may record events durably (a change; a pull
-   * when pulls are recorded); resolves the function to call when it is handled, or `undefined`.
+   * when pulls are recorded) and will be handled soon; resolves the function to call when it is
+   * handled, or `undefined`.
    */
-  enter(method: string): (() => void) | undefined {
+  enter(request: Pick<RegistryRequest, 'method' | 'headers' | 'body'>): (() => void) | undefined {
     const { dispatcher, pulls, writers } = this.#settings;
     if (!dispatcher || dispatcher.endpoints.length === 0) return undefined;
+    const { method } = request;
     if (!pulls && (method === 'GET' || method === 'HEAD')) return undefined;
+    if (request.body !== null && !isShortBody(request.headers.get('content-length'))) return undefined;
     return writers.enter();
   }
 
