@@ -7,8 +7,8 @@
  * direct, warm ≥ 1× direct.
  *
  * A ceiling runs beside them in `proxy-cold`: `proxy-pass` (raw/pass-server.ts) forwards the pull
- * to the same upstream, hashing and checking the body as it streams and storing nothing, the
- * least any verifying cache does. Where it falls short of the cold goal, no cache can meet it here.
+ * to the same upstream, reading its answer off the socket, hashing and checking the body as it
+ * streams and storing nothing: the least any verifying cache does. Where it falls short of the cold goal, no cache can meet it here.
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -53,7 +53,11 @@ export async function benchProxy(options: {
     REGISTRY_PROXY_REMOTEURL: upstream.url,
     REGISTRY_PROXY_TTL: '0',
   });
-  const pass = await startRaw('proxy-pass', 'pass-server.ts', upstream.url);
+  const pass = await startRaw('proxy-pass', 'pass-server.ts', upstream.url).catch(async (error) => {
+    await proxy.stop();
+    await upstream.stop();
+    throw error;
+  });
   const base = Buffer.alloc(options.size, 7);
   const samples: Record<'direct' | 'pass' | 'cold' | 'warm', Sample[]> = {
     direct: [],
