@@ -61,7 +61,9 @@ export function goalChecks(
     add(`pull / ${peer}`, get('pull', wharf), get('pull', peer), goals.pull);
     add(`pull / ${rawGet} GET`, get('pull', wharf), get('pull', rawGet), goals.pullRaw);
     // Not a goal of its own: where it falls short of the pull goal, no server can meet that here.
-    add(`pull ceiling: ${ceiling} / ${peer}`, get('pull', ceiling), get('pull', peer), goals.pull);
+    // Only beside a pull of this target (the events and proxy targets run none).
+    if (get('pull', wharf) !== undefined)
+      add(`pull ceiling: ${ceiling} / ${peer}`, get('pull', ceiling), get('pull', peer), goals.pull);
     add('single-PATCH push / monolithic push', get('patch-single', wharf), get('push', wharf), 0.9);
     add(`8 MiB PATCHes / ${peer}`, get('patch-8m', wharf), get('patch-8m', peer), goals.patch8m);
     add(`HEAD blob / ${peer}`, get('head', wharf), get('head', peer), goals.head);
