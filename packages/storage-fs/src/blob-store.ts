@@ -8,8 +8,9 @@ import {
   type StagedBlob,
   tryParseDigest,
 } from '@wharf/core';
+import { isMissing } from './errors.js';
 import { noop } from './file-io.js';
-import { type Io, isMissing } from './io.js';
+import type { Io } from './io.js';
 import type { Layout } from './layout.js';
 
 /**

@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FreshReads, isEventKey } from '@wharf/core';
+import { isMissing } from './errors.js';
 import { decodeFrames, encodeFrame, frameValue } from './event-frames.js';
 import { noop, readExactly, writeAll } from './file-io.js';
-import { type Io, isMissing } from './io.js';
+import type { Io } from './io.js';
 
 /**
  * A process appends to one segment for at most this long, then starts another. A segment older

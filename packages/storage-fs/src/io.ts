@@ -3,6 +3,8 @@ import type * as fsp from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { FileBody, nodeStreamBody } from '@wharf/core';
+import { DirSyncs } from './dir-sync.js';
+import { errorCode, isMissing } from './errors.js';
 import { BufferPool, copyRange, emptyStream, noop, readChunks, readWhole, writeStreamTo } from './file-io.js';
 
 /**
@@ -17,28 +19,10 @@ export type FsOperations = Pick<
 /** How often a rename is retried when a concurrent prune removed its target directory. */
 const RENAME_ATTEMPTS = 8;
 
-/** The `code` of a Node system error. */
-export function errorCode(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
-/** A path (or one of its parents) does not exist. */
-export function isMissing(error: unknown): boolean {
-  const code = errorCode(error);
-  return code === 'ENOENT' || code === 'ENOTDIR';
-}
-
 /** Options of {@link Io.writeAtomic}. */
 export interface WriteOptions {
   /** The target's directory probably does not exist yet: create it while the file is written. */
   readonly newDir?: boolean;
-}
-
-/** The directory syncs of one directory: the one running and the one queued behind it. */
-interface DirSync {
-  running?: Promise<void>;
-  queued?: Promise<void>;
 }
 
 /** File-system primitives: large buffered I/O, atomic writes, durable renames. */
@@ -47,11 +31,13 @@ export class Io {
   /** Whether to fsync data and directories before acknowledging a write. */
   readonly sync: boolean;
   readonly #temp: (prefix: string) => string;
+  readonly #dirSyncs: DirSyncs;
 
   constructor(fs: FsOperations, sync: boolean, temp: (prefix: string) => string) {
     this.fs = fs;
     this.sync = sync;
     this.#temp = temp;
+    this.#dirSyncs = new DirSyncs(fs);
   }
 
   /** A fresh path in the private temporary directory. */
@@ -243,52 +229,11 @@ export class Io {
   }
 
   /**
-   * fsync of a directory, so entries created or renamed in it before the call survive power loss.
-   * Concurrent calls for one directory share work: a caller joins the sync queued behind the one
-   * running (which may have started before its entry existed), so at most two run per directory.
+   * fsync of a directory, so entries created or renamed in it before the call survive power loss
+   * (concurrent calls for one directory share work: see {@link DirSyncs}).
    */
   syncDir(dir: string): Promise<void> {
-    if (!this.sync) return Promise.resolve();
-    const state = this.#dirSyncs.get(dir);
-    if (!state) {
-      const fresh: DirSync = {};
-      this.#dirSyncs.set(dir, fresh);
-      return this.#startDirSync(dir, fresh);
-    }
-    if (!state.queued) {
-      const running = state.running ?? Promise.resolve();
-      state.queued = running.catch(noop).then(() => {
-        state.queued = undefined;
-        return this.#startDirSync(dir, state);
-      });
-    }
-    return state.queued;
-  }
-
-  readonly #dirSyncs = new Map<string, DirSync>();
-
-  #startDirSync(dir: string, state: DirSync): Promise<void> {
-    const running = this.#fsyncDir(dir);
-    state.running = running;
-    const done = (): void => {
-      if (state.running !== running) return;
-      state.running = undefined;
-      if (!state.queued) this.#dirSyncs.delete(dir);
-    };
-    running.then(done, done);
-    return running;
-  }
-
-  async #fsyncDir(dir: string): Promise<void> {
-    const handle = await this.fs.open(dir, 'r');
-    try {
-      await handle.sync();
-    } catch (error) {
-      // Some file systems cannot fsync directories; their entries are as durable as they get.
-      if (errorCode(error) !== 'EINVAL' && errorCode(error) !== 'ENOTSUP') throw error;
-    } finally {
-      await handle.close();
-    }
+    return this.sync ? this.#dirSyncs.sync(dir) : Promise.resolve();
   }
 
   /**

@@ -15,7 +15,8 @@ import {
   tryParseDigest,
 } from '@wharf/core';
 import { Cache, type Stamp, sameStamp, settled, stampOf } from './cache.js';
-import { type Io, isMissing } from './io.js';
+import { isMissing } from './errors.js';
+import type { Io } from './io.js';
 import type { Layout } from './layout.js';
 
 /** wharf's own file next to a revision link: the media type the client pushed. */

@@ -7,9 +7,10 @@ import {
   isEventKey,
   type ListPage,
 } from '@wharf/core';
+import { errorCode, isMissing } from './errors.js';
 import { EventLog } from './event-log.js';
 import { noop } from './file-io.js';
-import { errorCode, Io, isMissing } from './io.js';
+import { Io } from './io.js';
 
 /** Folders remembered as existing, at most (one per endpoint and kind of record, in practice). */
 const MAX_FOLDERS = 1024;

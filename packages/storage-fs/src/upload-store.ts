@@ -16,8 +16,9 @@ import {
 } from '@wharf/core';
 import type { FsBlobStore } from './blob-store.js';
 import { Cache } from './cache.js';
+import { isMissing } from './errors.js';
 import { noop } from './file-io.js';
-import { type Io, isMissing } from './io.js';
+import type { Io } from './io.js';
 import { isUploadId, type Layout, uniqueSuffix } from './layout.js';
 import { assembleSession } from './uploads/assemble.js';
 import { reapUploadLeftovers } from './uploads/leftovers.js';

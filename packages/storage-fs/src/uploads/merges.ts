@@ -1,6 +1,7 @@
 import { join } from 'node:path';
+import { errorCode, isMissing } from '../errors.js';
 import { noop } from '../file-io.js';
-import { errorCode, type Io, isMissing } from '../io.js';
+import type { Io } from '../io.js';
 import { uniqueSuffix } from '../layout.js';
 import { chunkName, mergedName } from './session-dir.js';
 

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import type { ByteWindow } from '@wharf/core';
+import { isMissing } from '../errors.js';
 import { readChunks } from '../file-io.js';
-import { type Io, isMissing } from '../io.js';
+import type { Io } from '../io.js';
 import { chunkName, mergedName, type Scan, scanSession, unknownUpload } from './session-dir.js';
 
 /** A window of a session's staged bytes, chunk by chunk (see `FsUploadStore`). */

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { uptime } from 'node:os';
 import { join } from 'node:path';
 import { type HashState, OffsetMismatchError, UploadNotFoundError } from '@wharf/core';
-import { errorCode, type Io, isMissing } from '../io.js';
+import { errorCode, isMissing } from '../errors.js';
+import type { Io } from '../io.js';
 
 /**
  * The on-disk format of one upload session's directory (see `FsUploadStore` for what each file
