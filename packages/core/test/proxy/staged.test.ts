@@ -85,6 +85,9 @@ async function setup(calls: Calls): Promise<Proxied> {
   });
 }
 
+/** Polls wait for the fill's datasync and commit, which a disk busy with other tests can hold for seconds. */
+const DISK = { timeout: 15_000 };
+
 function newCalls(): Calls {
   return { puts: 0, commits: [], discards: 0, failCommit: false };
 }
@@ -98,7 +101,9 @@ describe('a cold blob spooled into a staged file of the store', () => {
     const res = await proxy.fetch(`/v2/hub/library/app/blobs/${blob.digest}`);
     expect(res.status).toBe(200);
     expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(blob.digest);
-    await expect.poll(() => proxy.storage.metadata.hasBlobLink('hub/library/app', blob.digest)).toBe(true);
+    await expect
+      .poll(() => proxy.storage.metadata.hasBlobLink('hub/library/app', blob.digest), DISK)
+      .toBe(true);
     expect(calls.commits).toEqual([blob.digest]);
     expect(calls.puts).toBe(0);
     const stored = await proxy.storage.blobs.open(blob.digest);
@@ -120,12 +125,12 @@ describe('a cold blob spooled into a staged file of the store', () => {
       upstream!.fault = (req) => (req.url?.includes('/blobs/') ? fault : undefined);
       const res = await proxy.fetch(`/v2/hub/library/app/blobs/${blob.digest}`);
       await expect(res.arrayBuffer()).rejects.toThrow();
-      await expect.poll(() => calls.discards).toBe(1);
+      await expect.poll(() => calls.discards, DISK).toBe(1);
       expect(calls.commits).toEqual([]);
       expect(calls.puts).toBe(0);
       expect(await proxy.storage.blobs.stat(blob.digest)).toBeNull();
       expect(await proxy.storage.metadata.hasBlobLink('hub/library/app', blob.digest)).toBe(false);
-      await expect.poll(() => readdir(dir)).toEqual([]);
+      await expect.poll(() => readdir(dir), DISK).toEqual([]);
     });
   }
 
@@ -137,12 +142,14 @@ describe('a cold blob spooled into a staged file of the store', () => {
     await upstream!.client.pushBlob('library/app', blob.bytes);
     const res = await proxy.fetch(`/v2/hub/library/app/blobs/${blob.digest}`);
     expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(blob.digest);
-    await expect.poll(() => readdir(dir)).toEqual([]);
+    await expect.poll(() => readdir(dir), DISK).toEqual([]);
     expect(await proxy.storage.blobs.stat(blob.digest)).toBeNull();
     calls.failCommit = false;
     const again = await proxy.fetch(`/v2/hub/library/app/blobs/${blob.digest}`);
     expect(sha256(Buffer.from(await again.arrayBuffer()))).toBe(blob.digest);
-    await expect.poll(() => proxy.storage.metadata.hasBlobLink('hub/library/app', blob.digest)).toBe(true);
+    await expect
+      .poll(() => proxy.storage.metadata.hasBlobLink('hub/library/app', blob.digest), DISK)
+      .toBe(true);
     expect(calls.commits).toEqual([blob.digest]);
     const gets = upstream!.seen.filter((s) => s.method === 'GET' && s.path.includes('/blobs/'));
     expect(gets).toHaveLength(2);
