@@ -8,7 +8,8 @@
  *
  * A ceiling runs beside them in `proxy-cold`: `proxy-pass` (raw/pass-server.ts) forwards the pull
  * to the same upstream, reading its answer off the socket, hashing and checking the body as it
- * streams and storing nothing: the least any verifying cache does. Where it falls short of the cold goal, no cache can meet it here.
+ * streams and storing nothing: the least any verifying cache does. Where it falls short of the
+ * cold goal, no cache can meet it here.
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.js';
+import { contentLength } from '../http/body.js';
 import type { RegistryRequest } from '../http/types.js';
 import type { Logger } from '../logging.js';
 import type { EventDispatcher } from './pipeline.js';
@@ -34,9 +35,15 @@ export interface RecorderSettings {
  */
 const SHORT_BODY_BYTES = 1024 * 1024;
 
-function isShortBody(contentLength: string | null | undefined): boolean {
-  if (contentLength == null || !/^\d{1,16}$/.test(contentLength)) return false;
-  return Number(contentLength) <= SHORT_BODY_BYTES;
+/** Whether the request declares a body of at most {@link SHORT_BODY_BYTES} (a valid length). */
+function declaresShortBody(request: RegistryRequest): boolean {
+  try {
+    const declared = contentLength(request);
+    return declared !== undefined && declared <= SHORT_BODY_BYTES;
+  } catch {
+    // A malformed length: the handler refuses the request; nothing to wait for.
+    return false;
+  }
 }
 
 /** Attaches context to events and hands them to the outbox and the in-process subscriber. */
@@ -55,12 +62,12 @@ export class EventRecorder {
    * when pulls are recorded) and will be handled soon; resolves the function to call when it is
    * handled, or `undefined`.
    */
-  enter(request: Pick<RegistryRequest, 'method' | 'headers' | 'body'>): (() => void) | undefined {
+  enter(request: RegistryRequest): (() => void) | undefined {
     const { dispatcher, pulls, writers } = this.#settings;
     if (!dispatcher || dispatcher.endpoints.length === 0) return undefined;
     const { method } = request;
     if (!pulls && (method === 'GET' || method === 'HEAD')) return undefined;
-    if (request.body !== null && !isShortBody(request.headers.get('content-length'))) return undefined;
+    if (request.body !== null && !declaresShortBody(request)) return undefined;
     return writers.enter();
   }
 
