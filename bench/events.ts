@@ -99,8 +99,11 @@ export async function pushSmallImages(url: string, count: number, label: string)
   await Promise.all(Array.from({ length: CLIENTS }, client));
 }
 
-/** Rounds of both variants per repetition (each repetition a fresh pair of servers on a fresh root). */
-const ROUNDS_PER_REP = 4;
+/**
+ * Fresh pairs of servers per repetition. Each runs two rounds, one in each order, and gives one
+ * ratio: the pair is the unit of independent noise (see {@link benchEvents}).
+ */
+const PAIRS_PER_REP = 2;
 
 /** The geometric mean of each two consecutive values (rounds that ran the variants in both orders). */
 function pairMeans(ratios: readonly number[]): number[] {
@@ -110,22 +113,25 @@ function pairMeans(ratios: readonly number[]): number[] {
 }
 
 /**
- * Runs both scenarios on both variants: per repetition, a fresh server of each variant, both on
- * one fresh fs root, runs {@link ROUNDS_PER_REP} rounds, and within a round the variants alternate
- * which goes first. Resolves samples by scenario and variant (`wharf-fs` without an endpoint,
- * `wharf-fs+endpoint` with one), and the checks: for each scenario the median, over pairs of
- * rounds, of the pair's geometric mean of endpoint / none.
+ * Runs both scenarios on both variants: {@link PAIRS_PER_REP} times per repetition, a fresh server
+ * of each variant, both on one fresh fs root, runs two rounds, and each round measures both
+ * variants back to back, the second round in the other order. Resolves samples by scenario and
+ * variant (`wharf-fs` without an endpoint, `wharf-fs+endpoint` with one), and the checks: for each
+ * scenario the median over the pairs of servers of the geometric mean of their two rounds'
+ * endpoint / none.
  *
  * The noise at work here, and how each part of the design copes with it:
  * - The disk's flush time varies by several times between samples: a round's two samples are
  *   taken seconds apart and share the disk's mood.
  * - Creating files on ext4 costs far more CPU in a directory tree whose inode groups hold many
- *   inodes deleted in the last minutes (the allocator skips each of them, see `recently_deleted`
- *   in the kernel's ext4/ialloc.c), and this fades as they age. Two roots placed in different
- *   groups made one server a third slower than its twin for its whole life, so both servers share
- *   one root (replicas may), each pushing blobs of its own.
- * - As it fades, the variant that goes second in a round is faster (by up to a fifth right after a
- *   large removal): rounds alternate the order, and the check takes each pair of rounds together.
+ *   inodes removed in the last minutes (the allocator checks each of them, see `recently_deleted`
+ *   in the kernel's ext4/ialloc.c), and this fades. Two roots placed in different groups made one
+ *   server a third slower than its twin for its whole life, so both servers share one root
+ *   (replicas may), each pushing blobs of its own.
+ * - As it fades, the variant that goes second in a round gains (up to a fifth right after a large
+ *   removal): the two rounds of a pair run in both orders, and their ratios are taken together.
+ * - A server process can still spend a fifth more user CPU than its twin on the same work for its
+ *   whole life: hence many short-lived pairs rather than few long-lived ones.
  */
 export async function benchEvents(
   work: string,
@@ -134,7 +140,7 @@ export async function benchEvents(
   const hook = await startRaw('hook', 'hook-server.ts', '');
   const big = randomBytes((options.quick ? 64 : 512) * MiB);
   const images = options.quick ? 40 : 150;
-  const rounds = options.quick ? 2 : ROUNDS_PER_REP;
+  const pairs = options.quick ? 1 : options.reps * PAIRS_PER_REP;
   const samples = new Map<string, Map<string, Sample[]>>([
     ['events-push', new Map()],
     ['events-small', new Map()],
@@ -149,11 +155,11 @@ export async function benchEvents(
   ];
   try {
     let expected = await received(hook);
-    for (let rep = 0; rep < options.reps; rep++) {
-      const root = join(work, `events-${rep}`, 'root');
+    for (let pair = 0; pair < pairs; pair++) {
+      const root = join(work, `events-${pair}`, 'root');
       try {
         for (const v of variants) {
-          v.target = await startTarget(v.name, join(work, `events-${rep}`, v.tag), root, v.endpoint);
+          v.target = await startTarget(v.name, join(work, `events-${pair}`, v.tag), root, v.endpoint);
           // A fresh process compiles its code paths on first use: warm both variants up alike.
           await pushSmallImages(v.target.url, WARM_UP, `${v.tag}-warm`);
           if (v.endpoint) {
@@ -161,7 +167,7 @@ export async function benchEvents(
             await delivered(hook, expected);
           }
         }
-        for (let round = rep * rounds; round < (rep + 1) * rounds; round++) {
+        for (let round = 2 * pair; round < 2 * pair + 2; round++) {
           const values = new Map<string, number>();
           // Alternate which variant goes first, so drift in the machine's load favours neither.
           for (const { name, tag, endpoint, target } of round % 2 === 0
@@ -208,10 +214,10 @@ export async function benchEvents(
     'events-small': 'wharf-fs: small pushes with an event endpoint / without',
   };
   const checks = [...ratios].map(([scenario, list]) => {
-    const pairs = pairMeans(list);
+    const means = pairMeans(list);
     return {
-      label: `${labels[scenario]!} (median of ${pairs.length} pairs of rounds)`,
-      ratio: median(pairs),
+      label: `${labels[scenario]!} (median of ${means.length} pairs of servers)`,
+      ratio: median(means),
       goal: 0.95,
     };
   });
