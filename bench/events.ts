@@ -4,8 +4,8 @@
  * `notifications.endpoints`), the endpoint a receiver in another process that reads each delivery,
  * counts its events and answers 200 (`raw/hook-server.ts`). With the endpoint, each write request
  * also records its event in the outbox before answering, and the server delivers meanwhile. CPU is
- * the server process's. Both servers run throughout, on one fs root (as replicas do), and the
- * scenarios run in rounds that measure both variants back to back (see {@link benchEvents}).
+ * the server process's. The servers run in pairs, one of each variant on one fs root (as replicas
+ * may), and each pair runs rounds that measure both variants back to back (see {@link benchEvents}).
  *
  * - `events-push`: one large blob, POST then PUT with the body (MiB/s);
  * - `events-small`: small images (config, one 16 KiB layer, manifest) from 8 clients at once
