@@ -22,20 +22,44 @@ async function fill(spool: Spool, data: Buffer, chunk = 64 * 1024): Promise<void
   }
 }
 
-/** A staged blob over a plain file, counting its syncs; `failSync` makes them fail. */
-async function stagedFile(path: string, failSync = false): Promise<StagedBlob & { syncs: number }> {
+/**
+ * A staged blob over a plain file, counting its syncs; `failSync` makes them fail. `idle()`
+ * resolves once no sync is running; `hold()` keeps the next syncs running until `release()`.
+ */
+async function stagedFile(path: string, failSync = false) {
   const handle = await open(path, 'wx+');
+  let running: Promise<void> | undefined;
+  let gate: { promise: Promise<void>; open: () => void } | undefined;
   const staged = {
     handle,
     syncs: 0,
     async sync() {
       staged.syncs++;
       if (failSync) throw new Error('EIO');
-      await handle.datasync();
+      const held = gate?.promise;
+      running = (async () => {
+        await held;
+        await handle.datasync();
+      })();
+      await running;
     },
     commit: async () => {},
     discard: async () => {},
-  };
+    idle: async () => {
+      await running;
+    },
+    hold() {
+      let open = () => {};
+      const promise = new Promise<void>((resolve) => {
+        open = resolve;
+      });
+      gate = { promise, open };
+    },
+    release() {
+      gate?.open();
+      gate = undefined;
+    },
+  } satisfies StagedBlob & Record<string, unknown>;
   return staged;
 }
 
@@ -103,7 +127,12 @@ describe('the download spool', () => {
     const staged = await stagedFile(path);
     const spool = Spool.over(staged);
     const early = collectBytes(spool.read({ holdBack: true }));
-    await fill(spool, data.subarray(0, 30 * MiB));
+    await fill(spool, data.subarray(0, 20 * MiB));
+    // Paced: the first sync ends before the next 16 MiB are on file (one in flight holds the next
+    // back, below), so the count does not depend on how fast the disk is.
+    await expect.poll(() => staged.syncs).toBe(1);
+    await staged.idle();
+    await fill(spool, data.subarray(20 * MiB, 30 * MiB));
     const late = collectBytes(spool.read());
     await fill(spool, data.subarray(30 * MiB));
     await spool.finish();
@@ -117,6 +146,29 @@ describe('the download spool', () => {
     // The spool closed the staged file once everyone was done.
     await new Promise((resolve) => setTimeout(resolve, 20));
     await expect(staged.handle.stat()).rejects.toThrow();
+  });
+
+  it('starts no background sync while one is still running, and catches up once it ends', async () => {
+    const data = randomBytes(56 * MiB);
+    const path = join(dir, 'staged');
+    const staged = await stagedFile(path);
+    const spool = Spool.over(staged);
+    staged.hold();
+    await fill(spool, data.subarray(0, 40 * MiB));
+    await expect.poll(async () => (await staged.handle.stat()).size).toBe(40 * MiB);
+    expect(staged.syncs).toBe(1);
+    // 24 MiB more are on file than the held sync covers, yet no second sync started.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(staged.syncs).toBe(1);
+    staged.release();
+    await staged.idle();
+    // The next flush after the held sync ended starts one for all that was written meanwhile.
+    await fill(spool, data.subarray(40 * MiB));
+    await spool.finish();
+    await spool.synced();
+    expect(staged.syncs).toBe(2);
+    expect((await readFile(path)).equals(data)).toBe(true);
+    spool.release();
   });
 
   it('reports a failed background sync, so that the file never becomes a blob', async () => {
