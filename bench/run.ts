@@ -7,7 +7,7 @@
  * --reps=<n>, --memory (also measure wharf on memory storage).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { benchEvents } from './events.js';
@@ -29,6 +29,7 @@ import {
   seedImage,
   variant,
 } from './lib/scenarios.js';
+import { removeWork, settleRemovals } from './lib/settle.js';
 import { type GoalCheck, MiB, median } from './lib/stats.js';
 import {
   hasDistribution,
@@ -39,6 +40,7 @@ import {
   startWharf,
   type Target,
   WORK,
+  WORK_REMOVED,
 } from './lib/targets.js';
 import { benchProxy } from './proxy.js';
 
@@ -117,7 +119,7 @@ async function measureAll(
 }
 
 async function main(): Promise<void> {
-  await rm(WORK, { recursive: true, force: true });
+  await removeWork(WORK, WORK_REMOVED);
   await mkdir(WORK, { recursive: true });
   console.log(
     `wharf bench: ${cpus().length} cpus, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, reps ${reps}${quick ? ' (quick)' : ''}`,
@@ -273,6 +275,9 @@ async function main(): Promise<void> {
 
     // 7. Push throughput with one event endpoint against the same without (bench/events.ts).
     if (wanted('events')) {
+      // Its servers create files fast; a large removal in the last minutes would tax that (lib/settle.ts).
+      const waited = await settleRemovals(WORK_REMOVED);
+      if (waited > 0) console.log(`  (waited ${(waited / 1000).toFixed(0)} s for removed files to age out)`);
       const events = await benchEvents(WORK, { quick, reps });
       for (const [scenario, byVariant] of events.samples)
         for (const [name, list] of byVariant)
@@ -294,7 +299,7 @@ async function main(): Promise<void> {
     ],
     [...new Set([...baselines.put, ...baselines.get, ...ceilings])].map((t) => t.name),
   );
-  await rm(WORK, { recursive: true, force: true });
+  await removeWork(WORK, WORK_REMOVED);
   await send('http://127.0.0.1:1', 'GET', '/').catch(() => {}); // release keep-alive agent state
 }
 

@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const WORK = join(ROOT, 'bench', '.work');
+/** When a run last removed {@link WORK} (see `settle.ts`). */
+export const WORK_REMOVED = join(ROOT, 'bench', '.work-removed');
 
 /** A server the benchmark started (and will stop, by PID). */
 export interface Target {
