@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type Deferred, deferred } from '@wharf/test-utils';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Spool } from '../../src/proxy/spool.js';
 import type { StagedBlob } from '../../src/stores/types.js';
@@ -29,7 +30,7 @@ async function fill(spool: Spool, data: Buffer, chunk = 64 * 1024): Promise<void
 async function stagedFile(path: string, failSync = false) {
   const handle = await open(path, 'wx+');
   let running: Promise<void> | undefined;
-  let gate: { promise: Promise<void>; open: () => void } | undefined;
+  let gate: Deferred<void> | undefined;
   const staged = {
     handle,
     syncs: 0,
@@ -49,14 +50,10 @@ async function stagedFile(path: string, failSync = false) {
       await running;
     },
     hold() {
-      let open = () => {};
-      const promise = new Promise<void>((resolve) => {
-        open = resolve;
-      });
-      gate = { promise, open };
+      gate = deferred();
     },
     release() {
-      gate?.open();
+      gate?.resolve();
       gate = undefined;
     },
   } satisfies StagedBlob & Record<string, unknown>;
