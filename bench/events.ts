@@ -123,9 +123,11 @@ function pairMeans(ratios: readonly number[]): number[] {
  * The noise at work here, and how each part of the design copes with it:
  * - The disk's flush time varies by several times between samples: a round's two samples are
  *   taken seconds apart and share the disk's mood.
- * - Creating files on ext4 costs far more CPU in a directory tree whose inode groups hold many
- *   inodes removed in the last minutes (the allocator checks each of them, see `recently_deleted`
- *   in the kernel's ext4/ialloc.c), and this fades. Two roots placed in different groups made one
+ * - Creating files on ext4 without a journal costs far more CPU in a directory tree whose inode
+ *   groups hold many inodes removed in the last minutes (the allocator checks each of them, see
+ *   `recently_deleted` in the kernel's ext4/ialloc.c), and this fades; the endpoint server pays
+ *   more, so `run.ts` starts these scenarios once such a removal has aged (`lib/settle.ts`). What
+ *   is left of it between pairs cancels as follows. Two roots placed in different groups made one
  *   server a third slower than its twin for its whole life, so both servers share one root
  *   (replicas may), each pushing blobs of its own.
  * - As it fades, the variant that goes second in a round gains (up to a fifth right after a large
