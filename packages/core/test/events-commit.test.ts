@@ -1,7 +1,7 @@
 import { createMemoryStorage, type EventPutOptions, type EventStore, type RegistryEvent } from '@wharf/core';
 import { randomContent, tick } from '@wharf/test-utils';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Outbox } from '../src/events/outbox.js';
+import { COMMIT_DELAY_MS, Outbox } from '../src/events/outbox.js';
 import { Writers } from '../src/events/writers.js';
 import { rawRequest, setup } from './helpers.js';
 
@@ -62,7 +62,7 @@ describe('group commit of the outbox', () => {
     expect(a.events.map((e) => e.repository)).toEqual(['a', 'b']);
   });
 
-  it('writes at once when no other request is being handled, and after 5 ms at most otherwise', async () => {
+  it('writes at once when no other request is being handled, and after the commit delay at most otherwise', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const { store, queued } = countingStore();
     const writers = new Writers();
@@ -78,7 +78,7 @@ describe('group commit of the outbox', () => {
     });
     await tick();
     expect(written).toBe(false);
-    vi.advanceTimersByTime(4);
+    vi.advanceTimersByTime(COMMIT_DELAY_MS - 1);
     await tick();
     expect(written).toBe(false);
     vi.advanceTimersByTime(1);
@@ -146,7 +146,7 @@ describe('group commit of the outbox', () => {
       expect(answered).toBe(false);
       expect(vi.getTimerCount()).toBe(1);
       expect(queued).toHaveLength(1);
-      vi.advanceTimersByTime(5);
+      vi.advanceTimersByTime(COMMIT_DELAY_MS);
       expect((await fast).status).toBe(201);
       expect(queued).toHaveLength(2);
       release();
@@ -195,7 +195,7 @@ describe('group commit of the outbox', () => {
         });
         for (let i = 0; i < 1000 && vi.getTimerCount() === 0 && !answered; i++) await tick();
         const waited = !answered;
-        vi.advanceTimersByTime(5);
+        vi.advanceTimersByTime(COMMIT_DELAY_MS);
         expect((await fast).status).toBe(201);
         return !waited;
       } finally {
@@ -208,7 +208,7 @@ describe('group commit of the outbox', () => {
       expect((await push('warm')).status).toBe(201);
       expect(await answersDuringPatch({})).toBe(true);
       expect(await answersDuringPatch({ 'Content-Length': String(8 * 1024 * 1024) })).toBe(true);
-      // A short body is counted in: the push's commit waits for it (the 5 ms timer).
+      // A short body is counted in: the push's commit waits for it (the commit delay's timer).
       expect(await answersDuringPatch({ 'Content-Length': '16' })).toBe(false);
     } finally {
       await registry.close();
