@@ -196,8 +196,7 @@ describe.skipIf(!env)('memory while large blobs stream into S3', () => {
     it(`commits ${name}, RSS growing less than 64 MiB`, { timeout: 600_000 }, async () => {
       const repo = `big/${chunk}`;
       collect();
-      const heap = process.memoryUsage().heapUsed;
-      const baseline = process.memoryUsage().rss;
+      const { heapUsed: heap, rss: baseline } = process.memoryUsage();
       let peak = baseline;
       const sampler = setInterval(() => {
         peak = Math.max(peak, process.memoryUsage().rss);
